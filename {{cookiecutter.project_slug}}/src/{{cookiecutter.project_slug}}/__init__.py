@@ -1,0 +1,1 @@
+"""Application package: settings, the db package, and one folder per feature."""

@@ -1,0 +1,111 @@
+"""Sessions: the request dependency and the background-work helper share one factory.
+
+- Route handlers: `session: SessionDep`. The transaction commits before the response is sent
+  (`scope="function"`), so a failed commit is a 5xx and background work sees committed rows;
+  FastAPI refuses a route that takes the session with the default request scope.
+- Background work: `async with task_session() as session:`, an isolated session from the same
+  factory that commits on success, rolls back on error and always returns its connection.
+- Services receive one of those sessions and never create, commit, roll back or close it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from {{ cookiecutter.project_slug }}.db.engine import build_engine
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SessionFactory = async_sessionmaker[AsyncSession]
+"""The type of the process's session factory."""
+
+_factories: list[SessionFactory] = []
+
+
+@contextmanager
+def bind_sessions(bind: AsyncEngine | AsyncConnection, **options: Any) -> Iterator[SessionFactory]:
+    """Install the process's session factory, bound to `bind`, for the duration of the block.
+
+    The app's lifespan and worker start-up call this through `database_lifespan`; tests call it
+    with a connection inside an outer transaction to roll back everything a test did.
+    """
+    factory = async_sessionmaker(bind, expire_on_commit=False, **options)
+    _factories.append(factory)
+    try:
+        yield factory
+    finally:
+        _factories.remove(factory)
+
+
+@asynccontextmanager
+async def database_lifespan(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """Build the engine, install the session factory, and dispose of both on exit."""
+    if settings.get_db_ssl_mode() == "require":
+        logger.warning(
+            "database SSL mode is 'require': the connection is encrypted but the server's "
+            "certificate is not verified; set DB_SSL_MODE=verify-full and DB_SSL_ROOT_CERT "
+            "to the CA file (Supabase: the certificate from the dashboard)"
+        )
+    engine = build_engine(settings)
+    try:
+        with bind_sessions(engine):
+            yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _unit_of_work() -> AsyncIterator[AsyncSession]:
+    """Open a session whose transaction commits on success and rolls back on any error."""
+    if not _factories:
+        raise RuntimeError(
+            "no database is configured: run inside `database_lifespan(settings)` "
+            "(the app's lifespan and the worker start-up do this)"
+        )
+    async with _factories[-1]() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+async def _commit_before_response() -> None:
+    """Marker dependency: function-scoped, so its parent must be function-scoped too.
+
+    FastAPI refuses, when the route is declared, a request-scoped generator dependency that
+    depends on a function-scoped one. A bare `Depends(get_session_dependency)` (request scope:
+    commit after the response is sent) therefore fails at import time instead of answering 200
+    for a transaction that did not commit. It is `async` so that FastAPI does not send it to the
+    thread pool on every request.
+    """
+
+
+async def get_session_dependency(
+    _: Annotated[None, Depends(_commit_before_response, scope="function")] = None,
+) -> AsyncIterator[AsyncSession]:
+    """Yield the request's session; commit if the handler succeeds, roll back if it raises.
+
+    Take it as `session: SessionDep`, or `Depends(get_session_dependency, scope="function")`.
+    """
+    async with _unit_of_work() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session_dependency, scope="function")]
+"""The request's session. Use this alias in every route handler that touches the database."""
+
+
+@asynccontextmanager
+async def task_session() -> AsyncIterator[AsyncSession]:
+    """Open an isolated session for background work (commit per batch with `session.commit()`)."""
+    async with _unit_of_work() as session:
+        yield session

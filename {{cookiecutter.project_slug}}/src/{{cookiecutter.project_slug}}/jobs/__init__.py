@@ -1,0 +1,1 @@
+"""Jobs: background work with a status, progress and a result, whatever runs it."""

@@ -1,0 +1,50 @@
+"""The router's side of jobs: create the row, commit, then hand the id to the task engine."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.project_slug }}.errors import DomainError
+from {{ cookiecutter.project_slug }}.jobs import service
+from {{ cookiecutter.project_slug }}.jobs.models import Job
+from {{ cookiecutter.project_slug }}.jobs.runner import Enqueuer
+
+logger = logging.getLogger(__name__)
+
+
+class TaskEngineUnavailableError(DomainError):
+    """The task engine did not accept the job."""
+
+    status_code = 503
+
+
+def get_enqueuer(request: Request) -> Enqueuer:
+    """The task engine started by the app's lifespan."""
+    return cast(Enqueuer, request.app.state.enqueue)
+
+
+EnqueueDep = Annotated[Enqueuer, Depends(get_enqueuer)]
+
+
+async def submit_job(
+    session: AsyncSession, enqueue: Enqueuer, *, kind: str, params: dict[str, Any]
+) -> Job:
+    """Create a job, commit it, and enqueue its id (routers only: this ends the transaction).
+
+    The commit comes first so that whoever runs the job can read its row. If the task engine
+    refuses the job, the job is marked failed and the client gets a 503.
+    """
+    job = await service.create_job(session, kind=kind, params=params)
+    await session.commit()
+    try:
+        await enqueue(job.id)
+    except Exception as exc:
+        logger.exception("could not enqueue job %s", job.id)
+        await service.fail_job(session, job_id=job.id, error=f"could not enqueue: {exc}")
+        await session.commit()
+        raise TaskEngineUnavailableError("the task engine is unavailable; try again later") from exc
+    return job

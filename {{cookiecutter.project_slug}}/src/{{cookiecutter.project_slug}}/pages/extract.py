@@ -1,0 +1,153 @@
+"""Page metadata (title, description, canonical URL) from HTML, with selectolax (lexbor)."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+MAX_TITLE = 300
+MAX_DESCRIPTION = 1000
+MAX_URL = 2048
+SNIFF_BYTES = 1024
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
+)
+_HTML_START = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|title|meta)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class PageMetadata:
+    """What a page says about itself; every field is None when absent."""
+
+    title: str | None = None
+    description: str | None = None
+    canonical_url: str | None = None
+
+
+EMPTY = PageMetadata()
+
+
+def extract_metadata(body: bytes, *, base_url: str, content_type: str | None) -> PageMetadata:
+    """Extract title, meta description and canonical URL (absolute) from an HTML page.
+
+    Non-HTML content types give empty metadata; without a content type the body is sniffed.
+    """
+    if not _is_html(body, content_type):
+        return EMPTY
+    tree = LexborHTMLParser(_decode(body, content_type))
+    return PageMetadata(
+        title=_title(tree),
+        description=_meta_content(tree, "description", "og:description"),
+        canonical_url=_canonical(tree, base_url),
+    )
+
+
+def normalize_space(text: str | None, limit: int) -> str | None:
+    """Collapse whitespace runs to one space, trim, cut to `limit` characters; None if empty."""
+    if text is None:
+        return None
+    cleaned = " ".join(text.split())[:limit].rstrip()
+    return cleaned or None
+
+
+def _is_html(body: bytes, content_type: str | None) -> bool:
+    """Whether the content type (or, without one, the body's start) says HTML."""
+    if content_type:
+        return content_type.split(";", 1)[0].strip().lower() in HTML_TYPES
+    return _HTML_START.match(body[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf")) is not None
+
+
+def _decode(body: bytes, content_type: str | None) -> str:
+    """Decode with the charset of the content type or a `<meta charset>`, else UTF-8."""
+    for candidate in (_header_charset(content_type), _meta_charset(body)):
+        if candidate and _known_codec(candidate):
+            return body.decode(candidate, errors="replace")
+    return body.decode("utf-8", errors="replace")
+
+
+def _header_charset(content_type: str | None) -> str | None:
+    """The `charset=` parameter of a content type."""
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def _meta_charset(body: bytes) -> str | None:
+    """The charset a `<meta>` tag declares near the start of the document."""
+    match = _META_CHARSET.search(body[:SNIFF_BYTES])
+    return match.group(1).decode("ascii") if match else None
+
+
+def _known_codec(name: str) -> bool:
+    """Whether Python can decode `name`."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _title(tree: LexborHTMLParser) -> str | None:
+    """The `<title>` text, else `og:title`."""
+    node = tree.css_first("title")
+    title = normalize_space(node.text(deep=True) if node else None, MAX_TITLE)
+    return title or _meta_content(tree, "og:title", limit=MAX_TITLE)
+
+
+def _meta_content(tree: LexborHTMLParser, *names: str, limit: int = MAX_DESCRIPTION) -> str | None:
+    """The content of the first `<meta name|property=...>` among `names`, in that order."""
+    found: dict[str, str | None] = {}
+    for node in tree.css("meta"):
+        key = _attr(node, "name") or _attr(node, "property")
+        if key and key.lower() in names:
+            found.setdefault(key.lower(), _attr(node, "content"))
+    for name in names:
+        value = normalize_space(found.get(name), limit)
+        if value:
+            return value
+    return None
+
+
+def _canonical(tree: LexborHTMLParser, base_url: str) -> str | None:
+    """The `<link rel=canonical>` href, resolved against `<base href>` and `base_url`."""
+    base = _document_base(tree, base_url)
+    for node in tree.css("link"):
+        rels = (_attr(node, "rel") or "").lower().split()
+        href = (_attr(node, "href") or "").strip()
+        if "canonical" in rels and href:
+            return _absolute_http(base, href)
+    return None
+
+
+def _document_base(tree: LexborHTMLParser, base_url: str) -> str:
+    """`base_url`, or the page's `<base href>` resolved against it."""
+    node = tree.css_first("base[href]")
+    href = (_attr(node, "href") or "").strip() if node else ""
+    return (_absolute_http(base_url, href) or base_url) if href else base_url
+
+
+def _absolute_http(base: str, href: str) -> str | None:
+    """`href` resolved against `base` if the result is a usable http(s) URL."""
+    try:
+        url = urljoin(base, href)
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL:
+        return None
+    return url
+
+
+def _attr(node: LexborNode, name: str) -> str | None:
+    """An attribute's value (None when absent or valueless)."""
+    return node.attributes.get(name)

@@ -1,0 +1,1 @@
+"""Places: Google Maps text searches (router, job) and the Places API (New) client."""

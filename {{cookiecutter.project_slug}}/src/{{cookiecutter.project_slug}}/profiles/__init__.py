@@ -1,0 +1,1 @@
+"""Profiles: the CRUD reference feature. Copy this folder to start a new feature."""

@@ -1,0 +1,63 @@
+"""Profile endpoints: thin handlers; the request's session is the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from {{ cookiecutter.project_slug }}.db import SessionDep
+from {{ cookiecutter.project_slug }}.profiles import service
+from {{ cookiecutter.project_slug }}.profiles.schemas import (
+    ProfileCreate,
+    ProfilePage,
+    ProfileRead,
+    ProfileUpdate,
+)
+
+router = APIRouter(prefix="/profiles", tags=["profiles"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_profile(body: ProfileCreate, session: SessionDep) -> ProfileRead:
+    """Create a profile (409 if the email is taken)."""
+    profile = await service.create_profile(session, data=body)
+    return ProfileRead.model_validate(profile)
+
+
+@router.get("")
+async def list_profiles(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ProfilePage:
+    """List profiles, newest first."""
+    items, total = await service.list_profiles(session, limit=limit, offset=offset)
+    return ProfilePage(
+        items=[ProfileRead.model_validate(item) for item in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{profile_id}")
+async def get_profile(profile_id: uuid.UUID, session: SessionDep) -> ProfileRead:
+    """Return one profile (404 if absent)."""
+    return ProfileRead.model_validate(await service.get_profile(session, profile_id=profile_id))
+
+
+@router.patch("/{profile_id}")
+async def update_profile(
+    profile_id: uuid.UUID, body: ProfileUpdate, session: SessionDep
+) -> ProfileRead:
+    """Change a profile's name or email (404 if absent, 409 if the email is taken)."""
+    profile = await service.update_profile(session, profile_id=profile_id, data=body)
+    return ProfileRead.model_validate(profile)
+
+
+@router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_profile(profile_id: uuid.UUID, session: SessionDep) -> None:
+    """Delete a profile (404 if absent)."""
+    await service.delete_profile(session, profile_id=profile_id)

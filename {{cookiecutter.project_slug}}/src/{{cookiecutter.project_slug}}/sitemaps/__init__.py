@@ -1,0 +1,1 @@
+"""Sitemaps: the sitemap job (router, tasks), safe streaming parsing and the index walk."""

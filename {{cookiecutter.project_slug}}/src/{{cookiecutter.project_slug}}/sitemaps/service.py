@@ -1,0 +1,108 @@
+"""Sitemap storage. Functions use the caller's session; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    ARRAY,
+    DateTime,
+    Float,
+    Row,
+    String,
+    bindparam,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.project_slug }}.sitemaps.models import (
+    MAX_URL_LENGTH,
+    SitemapFile,
+    SitemapURL,
+)
+from {{ cookiecutter.project_slug }}.sitemaps.parser import SitemapURL as ParsedURL
+
+
+async def upsert_file(session: AsyncSession, *, url: str, job_id: uuid.UUID) -> int:
+    """Return the id of the sitemap file row for `url`, created or claimed by this job."""
+    statement = (
+        insert(SitemapFile)
+        .values(url=url, last_job_id=job_id, url_count=0)
+        .on_conflict_do_update(
+            index_elements=[SitemapFile.url],
+            set_={"last_job_id": job_id, "updated_at": func.now()},
+        )
+        .returning(SitemapFile.id)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def store_urls(session: AsyncSession, *, sitemap_id: int, urls: Sequence[ParsedURL]) -> int:
+    """Store page URLs once per sitemap file; return how many were new.
+
+    One INSERT ... SELECT FROM unnest(arrays) ... ON CONFLICT DO NOTHING per batch: four array
+    parameters instead of five per row, and the new rows counted from the command status.
+    """
+    kept = [item for item in urls if len(item.loc) <= MAX_URL_LENGTH]
+    if not kept:
+        return 0
+    columns = (
+        func.unnest(
+            bindparam("urls", [item.loc for item in kept], type_=ARRAY(String)),
+            bindparam("lastmods", [item.lastmod for item in kept], type_=ARRAY(DateTime(True))),
+            bindparam("changefreqs", [item.changefreq for item in kept], type_=ARRAY(String)),
+            bindparam("priorities", [item.priority for item in kept], type_=ARRAY(Float)),
+        )
+        .table_valued("url", "lastmod", "changefreq", "priority")
+        .render_derived()
+    )
+    statement = (
+        insert(SitemapURL)
+        .from_select(
+            ["sitemap_id", "url", "lastmod", "changefreq", "priority"],
+            select(
+                literal(sitemap_id),
+                columns.c.url,
+                columns.c.lastmod,
+                columns.c.changefreq,
+                columns.c.priority,
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=[SitemapURL.sitemap_id, SitemapURL.url])
+    )
+    result = await session.execute(statement)
+    new = int(getattr(result, "rowcount", 0))
+    await session.execute(
+        update(SitemapFile)
+        .where(SitemapFile.id == sitemap_id)
+        .values(url_count=SitemapFile.url_count + new)
+    )
+    return new
+
+
+async def list_urls(
+    session: AsyncSession, *, job_id: uuid.UUID, limit: int, offset: int
+) -> tuple[Sequence[Row[str, str, dt.datetime | None, str | None, float | None]], int]:
+    """Page URLs of the sitemap files a job processed last, in file then insertion order."""
+    base = (
+        select(
+            SitemapURL.url,
+            SitemapFile.url.label("sitemap_url"),
+            SitemapURL.lastmod,
+            SitemapURL.changefreq,
+            SitemapURL.priority,
+        )
+        .join(SitemapFile, SitemapFile.id == SitemapURL.sitemap_id)
+        .where(SitemapFile.last_job_id == job_id)
+    )
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = await session.execute(
+        base.order_by(SitemapFile.id, SitemapURL.id).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0

@@ -1,0 +1,133 @@
+"""The task engine: taskiq, in memory by default, Redis Streams with worker processes to scale out.
+
+The web process starts it in its lifespan (`task_engine`). Worker processes run
+`taskiq worker <package>.worker:broker`; they open the database through the same
+`database_lifespan` and run jobs with the same `run_job`, so the jobs API does not change when
+the engine does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import cache
+
+from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqState
+from taskiq_redis import RedisStreamBroker
+
+from {{ cookiecutter.project_slug }}.db import database_lifespan
+from {{ cookiecutter.project_slug }}.jobs.runner import (
+    Enqueuer,
+    JobHandler,
+    JobResources,
+    job_resources,
+    run_job,
+)
+from {{ cookiecutter.project_slug }}.pages import tasks as pages_tasks
+from {{ cookiecutter.project_slug }}.places import tasks as places_tasks
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+    get_settings,
+)
+from {{ cookiecutter.project_slug }}.sitemaps import tasks as sitemap_tasks
+
+logger = logging.getLogger(__name__)
+RUN_JOB = "jobs.run"
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+HANDLERS: dict[str, JobHandler] = {
+    sitemap_tasks.KIND: sitemap_tasks.process_sitemap,
+    places_tasks.KIND: places_tasks.search_places,
+    pages_tasks.KIND: pages_tasks.scrape_batch,
+}
+"""Job kind -> handler. Each feature's `tasks.py` provides its handler."""
+
+
+class _Runtime:
+    """The job resources of this process, opened by the web lifespan or the worker start-up."""
+
+    resources: JobResources | None = None
+
+
+def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBroker:
+    """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
+    runtime = runtime or _Runtime()
+    broker: AsyncBroker
+    if settings.task_broker == "redis":
+        broker = RedisStreamBroker(
+            settings.redis_url.get_secret_value(), queue_name=settings.task_queue_name
+        )
+    else:
+        broker = InMemoryBroker(await_inplace=settings.tasks_inline)
+
+    async def run(job_id: str) -> None:
+        if runtime.resources is None:
+            raise RuntimeError("the task engine was not started (task_engine or a worker)")
+        await run_job(uuid.UUID(job_id), HANDLERS, runtime.resources)
+
+    broker.register_task(run, task_name=RUN_JOB)
+    stack = AsyncExitStack()
+
+    async def open_database(_: TaskiqState) -> None:
+        if broker.is_worker_process:  # the web process opened both in its own lifespan
+            await stack.enter_async_context(database_lifespan(settings))
+            runtime.resources = await stack.enter_async_context(job_resources(settings))
+
+    async def close_database(_: TaskiqState) -> None:
+        await stack.aclose()
+
+    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, open_database)
+    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, close_database)
+    return broker
+
+
+@asynccontextmanager
+async def task_engine(settings: Settings) -> AsyncIterator[Enqueuer]:
+    """Start the broker for this web process; yield the function that enqueues a job."""
+    runtime = _Runtime()
+    broker = build_broker(settings, runtime)
+    task = broker.find_task(RUN_JOB)
+    assert task is not None
+
+    async def enqueue(job_id: uuid.UUID) -> None:
+        await task.kiq(str(job_id))
+
+    async with job_resources(settings) as resources:
+        runtime.resources = resources
+        await broker.startup()
+        try:
+            yield enqueue
+        finally:
+            if isinstance(broker, InMemoryBroker):
+                await _drain(broker)
+            await broker.shutdown()
+
+
+async def _drain(broker: InMemoryBroker) -> None:
+    """Give in-process jobs a grace period, then cancel them (they are marked failed)."""
+    try:
+        await asyncio.wait_for(broker.wait_all(), SHUTDOWN_GRACE_SECONDS)
+    except TimeoutError:
+        running = list(broker._running_tasks)
+        logger.warning("cancelling %d unfinished in-process job(s) at shutdown", len(running))
+        for pending in running:
+            pending.cancel()
+        for pending in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+
+
+@cache
+def _worker_broker() -> AsyncBroker:
+    return build_broker(get_settings())
+
+
+def __getattr__(name: str) -> AsyncBroker:
+    """`broker` for `taskiq worker <package>.worker:broker`, built on first use only."""
+    if name == "broker":
+        return _worker_broker()
+    raise AttributeError(name)

@@ -1,0 +1,64 @@
+"""The jobs API."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from httpx import AsyncClient
+
+from {{ cookiecutter.project_slug }}.db import task_session
+from {{ cookiecutter.project_slug }}.jobs import service
+from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
+
+API = "/api/v1/jobs"
+
+
+async def make_job(kind: str, status: JobStatus = JobStatus.PENDING) -> uuid.UUID:
+    """Store a job in the given state."""
+    async with task_session() as session:
+        job = await service.create_job(session, kind=kind, params={"n": 1})
+        if status is not JobStatus.PENDING:
+            await service.start_job(session, job_id=job.id)
+        if status is JobStatus.FAILED:
+            await service.fail_job(session, job_id=job.id, error="it broke")
+        if status is JobStatus.SUCCEEDED:
+            await service.finish_job(session, job_id=job.id, result={"ok": True})
+        return job.id
+
+
+@pytest.mark.usefixtures("sessions")
+async def test_get_job_shape(client: AsyncClient) -> None:
+    job_id = await make_job("sitemap", JobStatus.FAILED)
+    body = (await client.get(f"{API}/{job_id}")).json()
+    assert body["id"] == str(job_id)
+    assert (body["kind"], body["status"], body["error"], body["result"]) == (
+        "sitemap",
+        "failed",
+        "it broke",
+        None,
+    )
+    assert body["progress"] == {"done": 0, "total": None}
+
+
+async def test_unknown_job_is_404(client: AsyncClient) -> None:
+    assert (await client.get(f"{API}/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_list_filters_and_paginates(client: AsyncClient) -> None:
+    await make_job("sitemap", JobStatus.SUCCEEDED)
+    await make_job("sitemap", JobStatus.FAILED)
+    await make_job("places", JobStatus.PENDING)
+    everything = (await client.get(API)).json()
+    assert everything["total"] == 3
+    sitemaps = (await client.get(API, params={"kind": "sitemap"})).json()
+    assert sitemaps["total"] == 2
+    failed = (await client.get(API, params={"kind": "sitemap", "status": "failed"})).json()
+    assert [item["status"] for item in failed["items"]] == ["failed"]
+    page = (await client.get(API, params={"limit": 1, "offset": 1})).json()
+    assert (len(page["items"]), page["total"]) == (1, 3)
+
+
+@pytest.mark.parametrize("params", [{"status": "lost"}, {"limit": 0}, {"offset": -1}])
+async def test_bad_filters_are_422(client: AsyncClient, params: dict[str, str | int]) -> None:
+    assert (await client.get(API, params=params)).status_code == 422
