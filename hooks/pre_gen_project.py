@@ -6,12 +6,19 @@ Cookiecutter removes the (still empty) project directory when this hook fails.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
 
 SUPPORTED_PYTHON = ("3.11", "3.12", "3.13")
 PROVIDERS = ("postgres", "supabase")
+CHOICES = {
+    "task_engine": ("redis", "none"),
+    "ci_provider": ("github", "gitlab", "none"),
+    "deploy_target": ("render", "none"),
+}
+WORKLOADS = ("include_sitemaps", "include_places", "include_pages")
 MAX_SLUG = 40
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 SUPABASE_REF = re.compile(r"^[a-z]{20}$")
@@ -26,13 +33,20 @@ answers = {
     "python_version": {{ cookiecutter.python_version | tojson }},
     "database_provider": {{ cookiecutter.database_provider | tojson }},
     "supabase_project_ref": {{ cookiecutter.supabase_project_ref | tojson }},
+    "include_sitemaps": json.loads({{ cookiecutter.include_sitemaps | tojson | tojson }}),
+    "include_places": json.loads({{ cookiecutter.include_places | tojson | tojson }}),
+    "include_pages": json.loads({{ cookiecutter.include_pages | tojson | tojson }}),
+    "task_engine": {{ cookiecutter.task_engine | tojson }},
+    "ci_provider": {{ cookiecutter.ci_provider | tojson }},
+    "deploy_target": {{ cookiecutter.deploy_target | tojson }},
 }
 
 
-def problems(values: dict[str, str]) -> list[str]:
+def problems(values: dict[str, object]) -> list[str]:
     """Return one readable line per invalid answer."""
     found: list[str] = []
-    name = values["project_name"]
+    found += choice_problems(values)
+    name = str(values["project_name"])
     if not name.strip():
         found.append("project_name is empty: give the service a human-readable name.")
     elif any(char in name for char in '"\\') or not name.isprintable():
@@ -40,7 +54,7 @@ def problems(values: dict[str, str]) -> list[str]:
             f"project_name {name!r} may not contain double quotes, backslashes or control "
             "characters (it is written into Python and TOML strings)."
         )
-    slug = values["project_slug"]
+    slug = str(values["project_slug"])
     if not SLUG.match(slug) or keyword.iskeyword(slug):
         found.append(
             f"project_slug {slug!r} is not a valid Python package name: use lowercase letters, "
@@ -55,7 +69,7 @@ def problems(values: dict[str, str]) -> list[str]:
         found.append(
             f"project_slug {slug!r} would shadow an existing module: choose a more specific name."
         )
-    email = values["author_email"]
+    email = str(values["author_email"])
     if email and not EMAIL.match(email):
         found.append(f"author_email {email!r} is not an email address.")
     version = values["python_version"]
@@ -69,12 +83,32 @@ def problems(values: dict[str, str]) -> list[str]:
         found.append(
             f"database_provider {provider!r} is unknown: choose one of {', '.join(PROVIDERS)}."
         )
-    ref = values["supabase_project_ref"]
-    if ref and not SUPABASE_REF.match(ref):
+    ref = str(values["supabase_project_ref"])
+    if ref and provider != "supabase":
+        found.append(
+            f"supabase_project_ref {ref!r} is set but database_provider is {provider!r}: "
+            "the ref only applies to Supabase; leave it blank or choose database_provider=supabase."
+        )
+    elif ref and not SUPABASE_REF.match(ref):
         found.append(
             f"supabase_project_ref {ref!r} has the wrong shape: a Supabase project ref is "
             "20 lowercase letters (Dashboard > Project Settings > General)."
         )
+    return found
+
+
+def choice_problems(values: dict[str, object]) -> list[str]:
+    """The answers cookiecutter does not check on replay: workload flags and choices."""
+    found = [
+        f"{flag} must be yes or no (true/false), not {values[flag]!r}."
+        for flag in WORKLOADS
+        if not isinstance(values[flag], bool)
+    ]
+    found += [
+        f"{answer} {values[answer]!r} is unknown: choose one of {', '.join(choices)}."
+        for answer, choices in CHOICES.items()
+        if values[answer] not in choices
+    ]
     return found
 
 

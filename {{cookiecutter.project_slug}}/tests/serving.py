@@ -1,4 +1,4 @@
-"""Run the production `start` sub-command as a real process, as Render and the Dockerfile do."""
+"""Run the production `start` sub-command as a real process, as the Dockerfile does."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "{{ cookiecutter.project_slug }}"
 START_ARGS = ("-m", PACKAGE, "start")
-"""The production command, `python -m <package> start`: render.yaml and the Dockerfile run it."""
+"""The production command, `python -m <package> start`: the deployment files run it."""
 
 # Settings the service must not inherit from the test runner's environment.
 _SCRUBBED_PREFIXES = ("DB_", "SUPABASE_")

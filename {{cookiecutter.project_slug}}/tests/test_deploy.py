@@ -1,11 +1,10 @@
-"""Deployment files say what the code does: render.yaml, the Dockerfile and docker-compose.yml
+"""Deployment files say what the code does: the Dockerfile and docker-compose.yml
 run the same `start` sub-command the tests run, with migrations kept off the pooler.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,6 @@ from tests.serving import (
 )
 
 START = ["python", *START_ARGS]
-SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL")
 
 
 def load_yaml(name: str) -> dict[str, Any]:
@@ -33,14 +31,6 @@ def load_yaml(name: str) -> dict[str, Any]:
     data = yaml.safe_load((ROOT / name).read_text())
     assert isinstance(data, dict)
     return data
-
-
-def render_service() -> dict[str, Any]:
-    """The web service of render.yaml."""
-    services = load_yaml("render.yaml")["services"]
-    assert [service["type"] for service in services] == ["web"]
-    service: dict[str, Any] = services[0]
-    return service
 
 
 def dockerfile_instructions(keyword: str) -> list[str]:
@@ -51,31 +41,6 @@ def dockerfile_instructions(keyword: str) -> list[str]:
         for line in text.splitlines()
         if line.split(None, 1)[:1] == [keyword] and len(line.split(None, 1)) == 2
     ]
-
-
-def test_render_starts_the_start_command_on_the_render_port() -> None:
-    service = render_service()
-    assert shlex.split(service["startCommand"]) == [
-        *START,
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "$PORT",
-    ]
-    assert service["healthCheckPath"] == "/health/db"
-    assert shlex.split(service["preDeployCommand"]) == ["python", "-m", PACKAGE, "migrate"]
-    assert "pip install ." in service["buildCommand"]
-
-
-def test_render_commits_no_secret() -> None:
-    env = {item["key"]: item for item in render_service()["envVars"]}
-    for key in ("DATABASE_URL", "MIGRATIONS_DATABASE_URL"):
-        assert env[key] == {"key": key, "sync": False}
-    committed = [key for key, item in env.items() if "value" in item]
-    assert [key for key in committed if any(word in key for word in SECRET_WORDS)] == []
-    for key, item in env.items():  # every committed value is a valid setting
-        if "value" in item and key not in {"PYTHON_VERSION", "PORT"}:
-            assert key.lower() in Settings.model_fields, key
 
 
 def test_dockerfile_is_multi_stage_non_root_and_runs_start() -> None:

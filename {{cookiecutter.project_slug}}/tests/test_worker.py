@@ -22,7 +22,6 @@ from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import unavailable
-from tests.localserver import LocalServer
 from tests.serving import PACKAGE, service_environment
 
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -123,28 +122,30 @@ async def wait_for(client: AsyncClient, job_id: str, seconds: float = 60) -> dic
 
 
 async def test_a_worker_process_runs_the_job(
-    live_client: AsyncClient, worker: subprocess.Popen[str], site: LocalServer
+    live_client: AsyncClient, worker: subprocess.Popen[str]
 ) -> None:
-    response = await live_client.post(
-        "/api/v1/sitemaps", json={"url": site.url("/files/sitemaps/index.xml")}
-    )
+    body = {"profiles": [{"name": "Ada", "email": "ada@example.com"}]}
+    response = await live_client.post("/api/v1/profiles/imports", json=body)
     assert response.status_code == 202
     job = await wait_for(live_client, response.json()["job_id"])
     assert job["status"] == "succeeded", job
     assert worker.poll() is None, "the worker is still serving"
-    urls = (await live_client.get(f"/api/v1/sitemaps/{job['id']}/urls")).json()
-    assert urls["total"] > 0
+    profiles = (await live_client.get("/api/v1/profiles")).json()
+    assert [item["email"] for item in profiles["items"]] == ["ada@example.com"]
 
 
 async def test_a_failing_job_is_marked_failed_by_the_worker(
-    live_client: AsyncClient, worker: subprocess.Popen[str], site: LocalServer, engine: AsyncEngine
+    live_client: AsyncClient, worker: subprocess.Popen[str], engine: AsyncEngine
 ) -> None:
-    response = await live_client.post(
-        "/api/v1/sitemaps", json={"url": site.url("/files/sitemaps/bomb.xml")}
-    )
+    taken = await live_client.post("/api/v1/profiles", json={"name": "a", "email": "a@example.com"})
+    assert taken.status_code == 201
+    body = {"profiles": [{"name": name, "email": f"{name}@example.com"} for name in "ba"]}
+    response = await live_client.post("/api/v1/profiles/imports", json=body)
     job = await wait_for(live_client, response.json()["job_id"])
     assert job["status"] == "failed"
-    assert "unsafe" in str(job["error"]).lower()
+    assert "already exists" in str(job["error"])
+    profiles = (await live_client.get("/api/v1/profiles")).json()
+    assert profiles["total"] == 1, "the failed import left no profile behind"
     async with engine.connect() as connection:
         stuck = await connection.scalar(
             text(

@@ -1,10 +1,9 @@
-"""Command line: `python -m <package> serve | start | migrate | downgrade | debug-sitemap`."""
+"""Command line: `python -m <package> serve | start | migrate | downgrade{{ " | debug-sitemap" if cookiecutter.include_sitemaps }}`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -13,28 +12,15 @@ from pathlib import Path
 
 import uvicorn
 
-from {{ cookiecutter.project_slug }}.db import (
-    database_lifespan,
-    migrate,
-    task_session,
-)
+from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.embedded import embedded_postgres
-from {{ cookiecutter.project_slug }}.jobs import service as jobs
-from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
-from {{ cookiecutter.project_slug }}.jobs.runner import (
-    job_resources,
-    run_job,
-)
-from {{ cookiecutter.project_slug }}.outbound.validate import (
-    RefusedURLError,
-    refuse_blocked_url,
-)
 from {{ cookiecutter.project_slug }}.settings import (
     Settings,
     get_settings,
 )
-from {{ cookiecutter.project_slug }}.sitemaps import service as sitemaps
-from {{ cookiecutter.project_slug }}.sitemaps import tasks as sitemap_tasks
+{%- if cookiecutter.include_sitemaps %}
+from {{ cookiecutter.project_slug }}.sitemaps.debug import debug_sitemap as run_debug_sitemap
+{%- endif %}
 
 PACKAGE = __name__.rpartition(".")[0]
 logger = logging.getLogger(PACKAGE)
@@ -121,40 +107,16 @@ def downgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+{%- if cookiecutter.include_sitemaps %}
+
+
 def debug_sitemap(args: argparse.Namespace) -> int:
     """Run the sitemap flow for one URL in the foreground, printing each step."""
     logging.getLogger(PACKAGE).setLevel(logging.INFO)
     with configured_database() as settings:
         asyncio.run(migrate.upgrade(settings))
-        return asyncio.run(_debug_sitemap(settings, args.url))
-
-
-async def _debug_sitemap(settings: Settings, url: str) -> int:
-    """The same job, runner, session helper and outbound client as the service, in one process."""
-    print(f"1. database  {settings.get_db_url()}")  # the password is masked
-    try:
-        url = refuse_blocked_url(url, settings)
-    except RefusedURLError as error:
-        print(f"2. refused   {error.detail}")
-        return 2
-    async with database_lifespan(settings), job_resources(settings) as resources:
-        async with task_session() as session:
-            job = await jobs.create_job(session, kind=sitemap_tasks.KIND, params={"url": url})
-        print(f"2. job       {job.id} created for {url}")
-        print("3. running   (each stored batch is logged below)")
-        handlers = {sitemap_tasks.KIND: sitemap_tasks.process_sitemap}
-        await run_job(job.id, handlers, resources)
-        async with task_session() as session:
-            job = await jobs.get_job(session, job_id=job.id)
-            sample, total = await sitemaps.list_urls(session, job_id=job.id, limit=5, offset=0)
-    print(f"4. status    {job.status.value}")
-    if job.error:
-        print(f"   error     {job.error}")
-    print(f"5. result    {json.dumps(job.result)}")
-    print(f"6. stored    {total} URL(s) listed for this job; first ones:")
-    for row in sample:
-        print(f"   - {row.url}")
-    return 0 if job.status is JobStatus.SUCCEEDED else 1
+        return asyncio.run(run_debug_sitemap(settings, args.url))
+{%- endif %}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     down = commands.add_parser("downgrade", help=downgrade.__doc__)
     down.add_argument("revision")
     down.set_defaults(handler=downgrade)
+{%- if cookiecutter.include_sitemaps %}
     debug = commands.add_parser("debug-sitemap", help=debug_sitemap.__doc__)
     debug.add_argument("url", help="the sitemap or sitemap index to process")
     debug.set_defaults(handler=debug_sitemap)
+{%- endif %}
     return parser
 
 

@@ -54,12 +54,19 @@ async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
     The session dependency has already rolled the transaction back when this runs.
     """
     assert isinstance(exc, IntegrityError)
+    detail = conflict_detail(exc)
+    if detail is None:
+        raise exc
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+
+
+def conflict_detail(exc: IntegrityError) -> str | None:
+    """The client-facing message of a unique or foreign-key violation; None for other errors."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if sqlstate not in CONFLICT_SQLSTATES:
-        raise exc
+        return None
     constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
-    detail = _CONFLICT_MESSAGES.get(constraint or "", "conflicts with stored data")
-    return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+    return _CONFLICT_MESSAGES.get(constraint or "", "conflicts with stored data")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,14 +11,20 @@ from {{ cookiecutter.project_slug }}.db import database_lifespan
 from {{ cookiecutter.project_slug }}.errors import install_error_handlers
 from {{ cookiecutter.project_slug }}.health.router import router as health_router
 from {{ cookiecutter.project_slug }}.jobs.router import router as jobs_router
+{%- if cookiecutter.include_pages %}
 from {{ cookiecutter.project_slug }}.pages.router import router as pages_router
+{%- endif %}
+{%- if cookiecutter.include_places %}
 from {{ cookiecutter.project_slug }}.places.router import router as places_router
+{%- endif %}
 from {{ cookiecutter.project_slug }}.profiles.router import router as profiles_router
 from {{ cookiecutter.project_slug }}.settings import (
     Settings,
     get_settings,
 )
+{%- if cookiecutter.include_sitemaps %}
 from {{ cookiecutter.project_slug }}.sitemaps.router import router as sitemaps_router
+{%- endif %}
 from {{ cookiecutter.project_slug }}.worker import task_engine
 
 
@@ -35,8 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title=settings.app_name, lifespan=lifespan)
     app.state.settings = settings
     api = APIRouter(prefix="/api/v1")
-    for router in (profiles_router, jobs_router, sitemaps_router, places_router, pages_router):
-        api.include_router(router)
+    api.include_router(profiles_router)
+    api.include_router(jobs_router)
+{%- if cookiecutter.include_sitemaps %}
+    api.include_router(sitemaps_router)
+{%- endif %}
+{%- if cookiecutter.include_places %}
+    api.include_router(places_router)
+{%- endif %}
+{%- if cookiecutter.include_pages %}
+    api.include_router(pages_router)
+{%- endif %}
     app.include_router(health_router)
     app.include_router(api)
     install_error_handlers(app)

@@ -94,14 +94,18 @@ class Settings(BaseSettings):
     db_echo: bool = False
     """Log every SQL statement (development only)."""
 
+{%- if cookiecutter.task_engine == "redis" %}
     task_broker: Literal["memory", "redis"] = "memory"
     """Where jobs run: `memory` (this process, nothing else needed) or `redis` (taskiq workers)."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis for the `redis` task broker (a Redis Stream with acknowledgements)."""
     task_queue_name: str = "jobs"
     """Name of the Redis Stream the web processes and the workers share."""
+{%- endif %}
     tasks_inline: bool = False
     """Run in-memory jobs inside the request that enqueues them (tests, debugging)."""
+
+{%- if cookiecutter.include_sitemaps %}
 
     sitemap_max_depth: int = Field(default=3, ge=0, le=10)
     """How deep sitemap indexes may nest below the submitted sitemap."""
@@ -111,12 +115,15 @@ class Settings(BaseSettings):
     """Largest sitemap file downloaded (compressed or not); 50 MB uncompressed is the protocol's."""
     sitemap_batch_size: int = Field(default=2000, ge=1, le=20_000)
     """Page URLs stored per transaction."""
+{%- endif %}
+{%- if cookiecutter.include_pages %}
     pages_max_per_batch: int = Field(default=100, ge=1)
     """URLs one page-scraper batch may hold (422 beyond)."""
     pages_concurrency: int = Field(default=8, ge=1)
     """Pages fetched at once by one batch."""
     pages_per_host: int = Field(default=2, ge=1)
     """Pages fetched at once from one host."""
+{%- endif %}
 
     @model_validator(mode="after")
     def _check_database(self) -> Settings:
@@ -249,6 +256,8 @@ class Settings(BaseSettings):
     outbound_user_agent: str = "{{ cookiecutter.project_slug }}/0.1"
     """User-Agent of outbound requests, also the name matched against robots.txt."""
 
+{%- if cookiecutter.include_places %}
+
     # Google Places
     google_places_api_key: SecretStr | None = None
     """API key for the Places API (New); searches are refused while it is unset."""
@@ -256,6 +265,7 @@ class Settings(BaseSettings):
     """Base URL of the Places API (tests point it at a local fake)."""
     google_places_max_pages: int = Field(default=3, ge=1)
     """Result pages a Text Search follows through `nextPageToken` (up to 20 places each)."""
+{%- endif %}
 
 
 @lru_cache

@@ -1,3 +1,4 @@
+{%- if cookiecutter.task_engine == "redis" -%}
 """The task engine: taskiq, in memory by default, Redis Streams with worker processes to scale out.
 
 The web process starts it in its lifespan (`task_engine`). Worker processes run
@@ -5,6 +6,15 @@ The web process starts it in its lifespan (`task_engine`). Worker processes run
 `database_lifespan` and run jobs with the same `run_job`, so the jobs API does not change when
 the engine does.
 """
+{%- else -%}
+"""The task engine: taskiq's in-memory broker, running jobs in the web process.
+
+The web process starts it in its lifespan (`task_engine`). To scale out later, swap the broker in
+`build_broker` for a distributed one (taskiq-redis) and run `taskiq worker <package>.worker:broker`
+processes: they open the database through the same `database_lifespan` and run jobs with the same
+`run_job`, so the jobs API does not change when the engine does.
+"""
+{%- endif %}
 
 from __future__ import annotations
 
@@ -17,7 +27,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 
 from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqState
+{%- if cookiecutter.task_engine == "redis" %}
 from taskiq_redis import RedisStreamBroker
+{%- endif %}
 
 from {{ cookiecutter.project_slug }}.db import database_lifespan
 from {{ cookiecutter.project_slug }}.jobs.runner import (
@@ -27,22 +39,36 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
     job_resources,
     run_job,
 )
+{%- if cookiecutter.include_pages %}
 from {{ cookiecutter.project_slug }}.pages import tasks as pages_tasks
+{%- endif %}
+{%- if cookiecutter.include_places %}
 from {{ cookiecutter.project_slug }}.places import tasks as places_tasks
+{%- endif %}
+from {{ cookiecutter.project_slug }}.profiles import tasks as profiles_tasks
 from {{ cookiecutter.project_slug }}.settings import (
     Settings,
     get_settings,
 )
+{%- if cookiecutter.include_sitemaps %}
 from {{ cookiecutter.project_slug }}.sitemaps import tasks as sitemap_tasks
+{%- endif %}
 
 logger = logging.getLogger(__name__)
 RUN_JOB = "jobs.run"
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 HANDLERS: dict[str, JobHandler] = {
+    profiles_tasks.KIND: profiles_tasks.import_profiles,
+{%- if cookiecutter.include_sitemaps %}
     sitemap_tasks.KIND: sitemap_tasks.process_sitemap,
+{%- endif %}
+{%- if cookiecutter.include_places %}
     places_tasks.KIND: places_tasks.search_places,
+{%- endif %}
+{%- if cookiecutter.include_pages %}
     pages_tasks.KIND: pages_tasks.scrape_batch,
+{%- endif %}
 }
 """Job kind -> handler. Each feature's `tasks.py` provides its handler."""
 
@@ -57,12 +83,16 @@ def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBr
     """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
     runtime = runtime or _Runtime()
     broker: AsyncBroker
+{%- if cookiecutter.task_engine == "redis" %}
     if settings.task_broker == "redis":
         broker = RedisStreamBroker(
             settings.redis_url.get_secret_value(), queue_name=settings.task_queue_name
         )
     else:
         broker = InMemoryBroker(await_inplace=settings.tasks_inline)
+{%- else %}
+    broker = InMemoryBroker(await_inplace=settings.tasks_inline)
+{%- endif %}
 
     async def run(job_id: str) -> None:
         if runtime.resources is None:

@@ -15,7 +15,8 @@ async def test_enqueue_failure_is_503_and_marks_the_job_failed(
         raise ConnectionError("broker unreachable")
 
     app.state.enqueue = refuse
-    response = await client.post("/api/v1/sitemaps", json={"url": "http://127.0.0.1:1/s.xml"})
+    body = {"profiles": [{"name": "Ada", "email": "ada@example.com"}]}
+    response = await client.post("/api/v1/profiles/imports", json=body)
     assert response.status_code == 503
     assert "task engine is unavailable" in response.json()["detail"]
     jobs = (await client.get("/api/v1/jobs")).json()["items"]

@@ -29,11 +29,11 @@ async def make_job(kind: str, status: JobStatus = JobStatus.PENDING) -> uuid.UUI
 
 @pytest.mark.usefixtures("sessions")
 async def test_get_job_shape(client: AsyncClient) -> None:
-    job_id = await make_job("sitemap", JobStatus.FAILED)
+    job_id = await make_job("profiles.import", JobStatus.FAILED)
     body = (await client.get(f"{API}/{job_id}")).json()
     assert body["id"] == str(job_id)
     assert (body["kind"], body["status"], body["error"], body["result"]) == (
-        "sitemap",
+        "profiles.import",
         "failed",
         "it broke",
         None,
@@ -46,14 +46,14 @@ async def test_unknown_job_is_404(client: AsyncClient) -> None:
 
 
 async def test_list_filters_and_paginates(client: AsyncClient) -> None:
-    await make_job("sitemap", JobStatus.SUCCEEDED)
-    await make_job("sitemap", JobStatus.FAILED)
-    await make_job("places", JobStatus.PENDING)
+    await make_job("profiles.import", JobStatus.SUCCEEDED)
+    await make_job("profiles.import", JobStatus.FAILED)
+    await make_job("other", JobStatus.PENDING)
     everything = (await client.get(API)).json()
     assert everything["total"] == 3
-    sitemaps = (await client.get(API, params={"kind": "sitemap"})).json()
-    assert sitemaps["total"] == 2
-    failed = (await client.get(API, params={"kind": "sitemap", "status": "failed"})).json()
+    imports = (await client.get(API, params={"kind": "profiles.import"})).json()
+    assert imports["total"] == 2
+    failed = (await client.get(API, params={"kind": "profiles.import", "status": "failed"})).json()
     assert [item["status"] for item in failed["items"]] == ["failed"]
     page = (await client.get(API, params={"limit": 1, "offset": 1})).json()
     assert (len(page["items"]), page["total"]) == (1, 3)

@@ -30,13 +30,13 @@ from tests.outbound.conftest import FakeDNS, closed_port
 async def test_fetches_a_file(
     server: LocalServer, client: httpx.AsyncClient, local_config: OutboundConfig
 ) -> None:
-    url = server.url("/files/pages/full.html")
+    url = server.url("/files/outbound/page.html")
     result = await fetch(client, url, config=local_config, accept="text/html")
     assert (result.status_code, result.url, result.final_url) == (200, url, url)
     assert result.media_type == "text/html"
     assert result.content_type == "text/html; charset=utf-8"
     assert b"<title>Acme Widgets" in result.body
-    request = server.hits("/files/pages/full.html")[0]
+    request = server.hits("/files/outbound/page.html")[0]
     assert request.headers["user-agent"] == local_config.user_agent
     assert request.headers["accept"] == "text/html"
     assert request.headers["host"] == f"127.0.0.1:{server.port}"

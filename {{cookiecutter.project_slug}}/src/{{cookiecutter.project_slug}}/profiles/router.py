@@ -8,13 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from {{ cookiecutter.project_slug }}.db import SessionDep
+from {{ cookiecutter.project_slug }}.jobs.queue import (
+    EnqueueDep,
+    submit_job,
+)
+from {{ cookiecutter.project_slug }}.jobs.schemas import JobAccepted
 from {{ cookiecutter.project_slug }}.profiles import service
 from {{ cookiecutter.project_slug }}.profiles.schemas import (
     ProfileCreate,
+    ProfileImport,
     ProfilePage,
     ProfileRead,
     ProfileUpdate,
 )
+from {{ cookiecutter.project_slug }}.profiles.tasks import KIND as IMPORT_KIND
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
 
@@ -24,6 +31,16 @@ async def create_profile(body: ProfileCreate, session: SessionDep) -> ProfileRea
     """Create a profile (409 if the email is taken)."""
     profile = await service.create_profile(session, data=body)
     return ProfileRead.model_validate(profile)
+
+
+@router.post("/imports", status_code=status.HTTP_202_ACCEPTED)
+async def import_profiles(
+    body: ProfileImport, session: SessionDep, enqueue: EnqueueDep
+) -> JobAccepted:
+    """Create many profiles in the background, all or none (the job's reference)."""
+    params = body.model_dump(mode="json")
+    job = await submit_job(session, enqueue, kind=IMPORT_KIND, params=params)
+    return JobAccepted(job_id=job.id)
 
 
 @router.get("")

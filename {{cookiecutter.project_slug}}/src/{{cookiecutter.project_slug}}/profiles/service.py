@@ -28,6 +28,13 @@ async def create_profile(session: AsyncSession, *, data: ProfileCreate) -> Profi
     return profile
 
 
+async def import_profiles(session: AsyncSession, *, data: list[ProfileCreate]) -> int:
+    """Add every profile in one flush (a duplicate email raises here) and return how many."""
+    session.add_all(Profile(name=item.name, email=item.email) for item in data)
+    await session.flush()
+    return len(data)
+
+
 async def get_profile(session: AsyncSession, *, profile_id: uuid.UUID) -> Profile:
     """Return the profile or raise `NotFoundError`."""
     profile = await session.get(Profile, profile_id)

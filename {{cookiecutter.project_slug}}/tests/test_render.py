@@ -1,0 +1,47 @@
+"""render.yaml says what the code does: the `start` command on Render's port, migrations before
+each deploy on their own URL, and no secret committed."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.serving import PACKAGE
+from tests.test_deploy import START, load_yaml
+
+SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL")
+
+
+def render_service() -> dict[str, Any]:
+    """The web service of render.yaml."""
+    services = load_yaml("render.yaml")["services"]
+    assert [service["type"] for service in services] == ["web"]
+    service: dict[str, Any] = services[0]
+    return service
+
+
+def test_render_starts_the_start_command_on_the_render_port() -> None:
+    service = render_service()
+    assert shlex.split(service["startCommand"]) == [
+        *START,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "$PORT",
+    ]
+    assert service["healthCheckPath"] == "/health/db"
+    assert shlex.split(service["preDeployCommand"]) == ["python", "-m", PACKAGE, "migrate"]
+    assert "pip install ." in service["buildCommand"]
+
+
+def test_render_commits_no_secret() -> None:
+    env = {item["key"]: item for item in render_service()["envVars"]}
+    for key in ("DATABASE_URL", "MIGRATIONS_DATABASE_URL"):
+        assert env[key] == {"key": key, "sync": False}
+    committed = [key for key, item in env.items() if "value" in item]
+    assert [key for key in committed if any(word in key for word in SECRET_WORDS)] == []
+    for key, item in env.items():  # every committed value is a valid setting
+        if "value" in item and key not in {"PYTHON_VERSION", "PORT"}:
+            assert key.lower() in Settings.model_fields, key
