@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import Bake
 
-# Jinja left unrendered; GitHub Actions' own `${{ ... }}` expressions are meant to stay.
-LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+# Jinja left unrendered; GitHub Actions' own `${{ ... }}` and `.cookiecutter.json` are meant to stay.
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|(?<!\.)cookiecutter\.")
 ANSWER_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "supabase-py312": {
@@ -23,13 +23,29 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "python_version": "3.12",
         "database_provider": "supabase",
         "supabase_project_ref": "abcdefghijklmnopqrst",
+        "include_pages": False,
+        "task_engine": "none",
+        "ci_provider": "gitlab",
     },
-    "long-slug-py313": {
-        "project_name": "Sitemap Intelligence Service",
-        "project_slug": "zeta_sitemap_intelligence_service_for_xy",  # 40 chars, after "tests"
+    "long-slug-py313-pages-only": {
+        "project_name": "Page Intelligence Service",
+        "project_slug": "zeta_page_intelligence_service_for_xyzwv",  # 40 chars, after "tests"
         "python_version": "3.13",
+        "include_sitemaps": False,
+        "include_places": False,
+        "ci_provider": "none",
+        "deploy_target": "none",
+    },
+    "no-workloads": {
+        "project_slug": "bare_service",
+        "include_sitemaps": False,
+        "include_places": False,
+        "include_pages": False,
+        "task_engine": "none",
+        "deploy_target": "none",
     },
 }
+"""Tier 3: each set's generated test suite runs in full against the real PostgreSQL."""
 
 
 # The generated pooler suite (a real pgbouncer, a TLS PostgreSQL: about 50 s) runs for one set.

@@ -10,7 +10,7 @@ the engine does.
 """The task engine: taskiq's in-memory broker, running jobs in the web process.
 
 The web process starts it in its lifespan (`task_engine`). To scale out later, swap the broker in
-`build_broker` for a distributed one (taskiq-redis) and run `taskiq worker <package>.worker:broker`
+`build_broker` for a distributed taskiq broker and run `taskiq worker <package>.worker:broker`
 processes: they open the database through the same `database_lifespan` and run jobs with the same
 `run_job`, so the jobs API does not change when the engine does.
 """
@@ -80,10 +80,10 @@ class _Runtime:
 
 
 def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBroker:
+{%- if cookiecutter.task_engine == "redis" %}
     """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
     runtime = runtime or _Runtime()
     broker: AsyncBroker
-{%- if cookiecutter.task_engine == "redis" %}
     if settings.task_broker == "redis":
         broker = RedisStreamBroker(
             settings.redis_url.get_secret_value(), queue_name=settings.task_queue_name
@@ -91,7 +91,9 @@ def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBr
     else:
         broker = InMemoryBroker(await_inplace=settings.tasks_inline)
 {%- else %}
-    broker = InMemoryBroker(await_inplace=settings.tasks_inline)
+    """Return the in-memory broker with the one job task registered."""
+    runtime = runtime or _Runtime()
+    broker: AsyncBroker = InMemoryBroker(await_inplace=settings.tasks_inline)
 {%- endif %}
 
     async def run(job_id: str) -> None:

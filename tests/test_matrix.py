@@ -1,0 +1,196 @@
+"""Tier 1: every supported combination of the answers that shape a project bakes clean.
+
+The answers that add or remove files (the three workloads, the task engine, the CI provider and
+the deploy target) are crossed in full: 96 projects. The answers that only change strings
+(Python version, database provider) rotate through them, so every value of every answer is baked.
+Each project must render completely, keep exactly the files its answers ask for, and pass ruff,
+ruff format, import-linter and sessionlint. One project per workload selection also runs
+`pre-commit run --all-files` (mypy --strict included) and must come out with zero changes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from benchmarks.bakery import bake_into
+from tests.conftest import run
+from tests.test_bake import LEFTOVER, text_files
+
+WORKLOADS = ("sitemaps", "places", "pages")
+REVISIONS = {"sitemaps": "0003", "places": "0004", "pages": "0005"}
+# The environment variables of each workload's settings (.env.example, render.yaml, docs).
+SETTINGS_PREFIXES = {"sitemaps": "SITEMAP_MAX", "places": "GOOGLE_PLACES_", "pages": "PAGES_MAX"}
+ENGINES = ("redis", "none")
+CI_PROVIDERS = ("github", "gitlab", "none")
+DEPLOY_TARGETS = ("render", "none")
+PYTHONS = ("3.11", "3.12", "3.13")
+SUPABASE = {"database_provider": "supabase", "supabase_project_ref": "abcdefghijklmnopqrst"}
+
+
+def combinations() -> dict[str, dict[str, Any]]:
+    """Every supported combination of the file-shaping answers, keyed by a readable id."""
+    combos: dict[str, dict[str, Any]] = {}
+    shapes = itertools.product(
+        itertools.product((True, False), repeat=3), ENGINES, CI_PROVIDERS, DEPLOY_TARGETS
+    )
+    for index, (flags, engine, ci, deploy) in enumerate(shapes):
+        answers: dict[str, Any] = {
+            **{f"include_{name}": flag for name, flag in zip(WORKLOADS, flags, strict=True)},
+            "task_engine": engine,
+            "ci_provider": ci,
+            "deploy_target": deploy,
+            "python_version": PYTHONS[index % len(PYTHONS)],
+            **(SUPABASE if index % 2 else {}),
+        }
+        kept = "+".join(name for name, flag in zip(WORKLOADS, flags, strict=True) if flag)
+        combos[f"{kept or 'no-workloads'}-{engine}-{ci}-{deploy}"] = answers
+    return combos
+
+
+COMBINATIONS = combinations()
+# One bake per workload selection runs the full pre-commit gate; the other answers rotate.
+PRE_COMMIT = {
+    key: answers
+    for key, answers in COMBINATIONS.items()
+    if (answers["task_engine"], answers["ci_provider"], answers["deploy_target"])
+    == (
+        ENGINES[sum(answers[f"include_{w}"] for w in WORKLOADS) % 2],
+        CI_PROVIDERS[sum(answers[f"include_{w}"] for w in WORKLOADS) % 3],
+        DEPLOY_TARGETS[int(answers["include_sitemaps"])],
+    )
+}
+
+
+def expected_paths(slug: str, answers: dict[str, Any]) -> dict[str, bool]:
+    """Path -> whether it must exist, for every path an answer adds or removes."""
+    src, versions = f"src/{slug}", f"src/{slug}/migrations/versions"
+    paths: dict[str, bool] = {}
+    for name in WORKLOADS:
+        included = bool(answers[f"include_{name}"])
+        for path in (
+            f"{src}/{name}",
+            f"tests/{name}",
+            f"tests/fixtures/{name}",
+            f"{versions}/20261123_{REVISIONS[name]}_create_{name}.py",
+        ):
+            paths[path] = included
+    paths[f"{src}/sitemaps/debug.py"] = bool(answers["include_sitemaps"])
+    paths[f"{src}/outbound/robots.py"] = bool(answers["include_pages"])
+    paths["tests/outbound/test_robots.py"] = bool(answers["include_pages"])
+    paths["tests/test_worker.py"] = answers["task_engine"] == "redis"
+    paths[".github/workflows/ci.yml"] = answers["ci_provider"] == "github"
+    paths[".gitlab-ci.yml"] = answers["ci_provider"] == "gitlab"
+    paths["render.yaml"] = answers["deploy_target"] == "render"
+    paths["tests/test_render.py"] = answers["deploy_target"] == "render"
+    # Always there: the reference feature, its job, the outbound client, the record of answers.
+    for path in (f"{src}/profiles/tasks.py", f"{src}/outbound/client.py", ".cookiecutter.json"):
+        paths[path] = True
+    return paths
+
+
+def mentions_of_removed_features(project: Path, answers: dict[str, Any]) -> list[str]:
+    """Lines that still import, route to or configure something the answers removed."""
+    slug = project.name
+    needles = [
+        needle
+        for name in WORKLOADS
+        if not answers[f"include_{name}"]
+        for needle in (
+            re.escape(f"{slug}.{name}"),
+            re.escape(f"/api/v1/{name}"),
+            rf"(?<![\w/]){name}/",  # a package path, not a URL path in test data
+            SETTINGS_PREFIXES[name],
+        )
+    ]
+    if answers["task_engine"] == "none":
+        needles += ["taskiq_redis", "taskiq-redis", "TASK_BROKER", "REDIS_URL"]
+    if answers["deploy_target"] == "none":
+        needles += [re.escape("render.yaml")]
+    pattern = re.compile("|".join(needles)) if needles else None
+    return [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in text_files(project)
+        if pattern and not {"sessionlint", "fixtures", "docs"} & set(path.relative_to(project).parts)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_combination_bakes_clean(
+    tmp_path: Path, tools_python: Path, answers: dict[str, Any]
+) -> None:
+    project = bake_into(tmp_path, **answers)
+    slug = project.name
+
+    leftovers = [
+        f"{path.relative_to(project)}:{number}"
+        for path in text_files(project)
+        if "sessionlint" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if LEFTOVER.search(line)
+    ]
+    assert leftovers == []
+    wrong = {
+        path: must_exist
+        for path, must_exist in expected_paths(slug, answers).items()
+        if (project / path).exists() != must_exist
+    }
+    assert wrong == {}, "path -> whether it should exist"
+    assert mentions_of_removed_features(project, answers) == []
+
+    recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
+    assert {key: recorded[key] for key in answers} == answers
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    for name in ("render.yaml", ".gitlab-ci.yml", ".github/workflows/ci.yml"):
+        if (project / name).exists():
+            assert isinstance(yaml.safe_load((project / name).read_text()), dict), name
+
+    bin_dir = tools_python.parent
+    env = {"PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    run([str(bin_dir / "ruff"), "check", "--no-cache", "."], cwd=project)
+    run([str(bin_dir / "ruff"), "format", "--no-cache", "--check", "."], cwd=project)
+    run([str(bin_dir / "lint-imports"), "--no-logo", "--no-cache"], cwd=project, env=env)
+    run([str(tools_python), "-m", "sessionlint", "check", "."], cwd=project, env=env)
+
+
+@pytest.mark.parametrize("answers", PRE_COMMIT.values(), ids=PRE_COMMIT.keys())
+def test_every_workload_selection_passes_pre_commit_with_zero_changes(
+    tmp_path: Path, tools_python: Path, answers: dict[str, Any]
+) -> None:
+    project = bake_into(tmp_path, **answers)
+    (project / ".venv").symlink_to(tools_python.parent.parent)
+    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+    git = shutil.which("git") or "git"
+    run([git, "init", "-q"], cwd=project)
+    run([git, *identity, "add", "-A"], cwd=project)
+    run([git, *identity, "commit", "-qm", "baked"], cwd=project)
+    env = {"PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    run([".venv/bin/pre-commit", "run", "--all-files"], cwd=project, env=env, timeout=900)
+    assert run([git, "status", "--porcelain"], cwd=project).stdout == ""
+
+
+def test_the_matrix_covers_every_value() -> None:
+    assert len(COMBINATIONS) == 2**3 * len(ENGINES) * len(CI_PROVIDERS) * len(DEPLOY_TARGETS)
+    assert len(PRE_COMMIT) == 2**3
+    for answer, values in {
+        "task_engine": ENGINES,
+        "ci_provider": CI_PROVIDERS,
+        "deploy_target": DEPLOY_TARGETS,
+        "python_version": PYTHONS,
+        "database_provider": ("postgres", "supabase"),
+    }.items():
+        seen = {answers.get(answer, "postgres") for answers in COMBINATIONS.values()}
+        assert seen == set(values), answer
+        seen = {answers.get(answer, "postgres") for answers in PRE_COMMIT.values()}
+        assert len(seen) > 1, f"pre-commit bakes never vary {answer}"
