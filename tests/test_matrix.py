@@ -2,7 +2,8 @@
 
 The answers that add or remove files (the three workloads, the task engine, the CI provider and
 the deploy target) are crossed in full: 96 projects. The answers that only change strings
-(Python version, database provider) rotate through them, so every value of every answer is baked.
+(Python version, database provider, a 40-character slug) rotate through them, so every value of
+every answer is baked.
 Each project must render completely, keep exactly the files its answers ask for, and pass ruff,
 ruff format, import-linter and sessionlint. One project per workload selection also runs
 `pre-commit run --all-files` (mypy --strict included) and must come out with zero changes.
@@ -33,6 +34,7 @@ ENGINES = ("redis", "none")
 CI_PROVIDERS = ("github", "gitlab", "none")
 DEPLOY_TARGETS = ("render", "none")
 PYTHONS = ("3.11", "3.12", "3.13")
+LONG_SLUG = "zeta_sitemap_intelligence_service_for_xy"  # 40 characters
 SUPABASE = {"database_provider": "supabase", "supabase_project_ref": "abcdefghijklmnopqrst"}
 
 
@@ -50,6 +52,8 @@ def combinations() -> dict[str, dict[str, Any]]:
             "deploy_target": deploy,
             "python_version": PYTHONS[index % len(PYTHONS)],
             **(SUPABASE if index % 2 else {}),
+            # Every fourth project has the longest slug the hook allows: lines must still fit.
+            **({"project_slug": LONG_SLUG} if index % 4 == 3 else {}),
         }
         kept = "+".join(name for name, flag in zip(WORKLOADS, flags, strict=True) if flag)
         combos[f"{kept or 'no-workloads'}-{engine}-{ci}-{deploy}"] = answers

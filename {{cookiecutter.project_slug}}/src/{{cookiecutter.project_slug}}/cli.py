@@ -19,7 +19,7 @@ from {{ cookiecutter.project_slug }}.settings import (
     get_settings,
 )
 {%- if cookiecutter.include_sitemaps %}
-from {{ cookiecutter.project_slug }}.sitemaps.debug import debug_sitemap as run_debug_sitemap
+from {{ cookiecutter.project_slug }}.sitemaps import debug as sitemap_debug
 {%- endif %}
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -115,7 +115,7 @@ def debug_sitemap(args: argparse.Namespace) -> int:
     logging.getLogger(PACKAGE).setLevel(logging.INFO)
     with configured_database() as settings:
         asyncio.run(migrate.upgrade(settings))
-        return asyncio.run(run_debug_sitemap(settings, args.url))
+        return asyncio.run(sitemap_debug.debug_sitemap(settings, args.url))
 {%- endif %}
 
 
