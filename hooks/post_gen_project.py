@@ -69,7 +69,7 @@ def main() -> int:
         else:
             missing.append(relative)
     for relative in missing:
-        print(f"ERROR: post-generation hook: {relative} does not exist in the template", file=sys.stderr)
+        print(f"ERROR: post-generation hook: {relative} is not in the template", file=sys.stderr)
     return 1 if missing else 0
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Bake
 
-# Jinja left unrendered; GitHub Actions' own `${{ ... }}` and `.cookiecutter.json` are meant to stay.
+# Jinja left unrendered; GitHub Actions' `${{ ... }}` and `.cookiecutter.json` are meant to stay.
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|(?<!\.)cookiecutter\.")
 ANSWER_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},

@@ -105,8 +105,10 @@ def replay(tmp_path: Path, answers: dict[str, object]) -> subprocess.CompletedPr
     output = tmp_path / "out"
     output.mkdir()
     return subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--replay-file", str(replay_file)]
-        + ["-o", str(output), str(template_dir())],
+        [
+            *(sys.executable, "-m", "cookiecutter", "--replay-file", str(replay_file)),
+            *("-o", str(output), str(template_dir())),
+        ],
         capture_output=True,
         text=True,
         check=False,
