@@ -11,21 +11,15 @@ import shutil
 import sys
 from pathlib import Path
 
-PACKAGE = {{ cookiecutter.project_slug | tojson }}
-ANSWERS = {
-    "include_sitemaps": json.loads({{ cookiecutter.include_sitemaps | tojson | tojson }}),
-    "include_places": json.loads({{ cookiecutter.include_places | tojson | tojson }}),
-    "include_pages": json.loads({{ cookiecutter.include_pages | tojson | tojson }}),
-    "task_engine": {{ cookiecutter.task_engine | tojson }},
-    "ci_provider": {{ cookiecutter.ci_provider | tojson }},
-    "deploy_target": {{ cookiecutter.deploy_target | tojson }},
-}
+# The answers as the project recorded them (the same file `cookiecutter --replay-file` reads).
+ANSWERS = json.loads(Path(".cookiecutter.json").read_text())["cookiecutter"]
+PACKAGE = ANSWERS["project_slug"]
 SRC = f"src/{PACKAGE}"
 MIGRATIONS = f"{SRC}/migrations/versions"
 
 
 def workload(name: str, revision: str) -> list[str]:
-    """The files of one workload: package, tests, test fixtures, docs page and migration."""
+    """The files of one workload: its package, tests, test fixtures and migration."""
     return [
         f"{SRC}/{name}",
         f"tests/{name}",
