@@ -49,7 +49,7 @@ INJECTIONS = {
         rule="SL003",
     ),
     "task": Injection(
-        path="src/my_service/profiles/tasks.py",
+        path="src/my_service/profiles/cleanup_tasks.py",
         code=(
             '"""Background work on profiles."""\n\n'
             "from sqlalchemy.ext.asyncio import AsyncSession\n\n\n"
