@@ -61,13 +61,13 @@ def project_requirements(project: Path) -> list[str]:
     return sorted(meta["dependencies"] + meta["optional-dependencies"]["dev"])
 
 
-def tools_venv(project: Path) -> Path:
-    """Python of a venv holding `project`'s dependencies, built once and cached in `.bakes/`.
+def tools_venv(*projects: Path) -> Path:
+    """Python of a venv holding the `projects`' dependencies, built once and cached in `.bakes/`.
 
-    The project itself is not installed: callers put its `src/` on `PYTHONPATH`, so one venv
-    serves every bake with the same requirements. A file lock lets parallel callers share it.
+    The projects are not installed: callers put a project's `src/` on `PYTHONPATH`, so one venv
+    serves every bake whose requirements it holds. A file lock lets parallel callers share it.
     """
-    requirements = project_requirements(project)
+    requirements = sorted({req for project in projects for req in project_requirements(project)})
     digest = hashlib.sha256("\n".join([sys.version, *requirements]).encode()).hexdigest()[:12]
     env_dir = CACHE / f"venv-{digest}"
     python = env_dir / "bin" / "python"

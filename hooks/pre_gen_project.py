@@ -14,7 +14,7 @@ import sys
 SUPPORTED_PYTHON = ("3.11", "3.12", "3.13")
 PROVIDERS = ("postgres", "supabase")
 CHOICES = {
-    "task_engine": ("redis", "none"),
+    "task_engine": ("redis", "rabbitmq", "none"),
     "ci_provider": ("github", "gitlab", "none"),
     "deploy_target": ("render", "none"),
 }

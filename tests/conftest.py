@@ -77,8 +77,14 @@ def machine_database_url() -> str:
 
 @pytest.fixture(scope="session")
 def tools_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Python of a venv holding the generated projects' dependencies (cached in .bakes/)."""
-    return tools_venv(bake_into(tmp_path_factory.mktemp("deps")))
+    """Python of a venv holding every generated project's dependencies (cached in .bakes/).
+
+    The default answers need all but the RabbitMQ broker's, which a second bake adds.
+    """
+    directory = tmp_path_factory.mktemp("deps")
+    return tools_venv(
+        bake_into(directory / "redis"), bake_into(directory / "rabbitmq", task_engine="rabbitmq")
+    )
 
 
 @pytest.fixture

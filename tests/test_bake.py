@@ -33,6 +33,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "python_version": "3.13",
         "include_sitemaps": False,
         "include_places": False,
+        "task_engine": "rabbitmq",
         "ci_provider": "none",
         "deploy_target": "none",
     },

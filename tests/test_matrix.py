@@ -1,7 +1,7 @@
 """Tier 1: every supported combination of the answers that shape a project bakes clean.
 
 The answers that add or remove files (the three workloads, the task engine, the CI provider and
-the deploy target) are crossed in full: 96 projects. The answers that only change strings
+the deploy target) are crossed in full: 144 projects. The answers that only change strings
 (Python version, database provider, a 40-character slug) rotate through them, so every value of
 every answer is baked.
 Each project must render completely, keep exactly the files its answers ask for, and pass ruff,
@@ -30,7 +30,7 @@ WORKLOADS = ("sitemaps", "places", "pages")
 REVISIONS = {"sitemaps": "0003", "places": "0004", "pages": "0005"}
 # The environment variables of each workload's settings (.env.example, render.yaml, docs).
 SETTINGS_PREFIXES = {"sitemaps": "SITEMAP_MAX", "places": "GOOGLE_PLACES_", "pages": "PAGES_MAX"}
-ENGINES = ("redis", "none")
+ENGINES = ("redis", "rabbitmq", "none")
 CI_PROVIDERS = ("github", "gitlab", "none")
 DEPLOY_TARGETS = ("render", "none")
 PYTHONS = ("3.11", "3.12", "3.13")
@@ -67,7 +67,7 @@ PRE_COMMIT = {
     for key, answers in COMBINATIONS.items()
     if (answers["task_engine"], answers["ci_provider"], answers["deploy_target"])
     == (
-        ENGINES[sum(answers[f"include_{w}"] for w in WORKLOADS) % 2],
+        ENGINES[(sum(answers[f"include_{w}"] for w in WORKLOADS) + answers["include_places"]) % 3],
         CI_PROVIDERS[sum(answers[f"include_{w}"] for w in WORKLOADS) % 3],
         DEPLOY_TARGETS[int(answers["include_sitemaps"])],
     )
@@ -90,7 +90,7 @@ def expected_paths(slug: str, answers: dict[str, Any]) -> dict[str, bool]:
     paths[f"{src}/sitemaps/debug.py"] = bool(answers["include_sitemaps"])
     paths[f"{src}/outbound/robots.py"] = bool(answers["include_pages"])
     paths["tests/outbound/test_robots.py"] = bool(answers["include_pages"])
-    paths["tests/test_worker.py"] = answers["task_engine"] == "redis"
+    paths["tests/test_worker.py"] = answers["task_engine"] != "none"
     paths[".github/workflows/ci.yml"] = answers["ci_provider"] == "github"
     paths[".gitlab-ci.yml"] = answers["ci_provider"] == "gitlab"
     paths["render.yaml"] = answers["deploy_target"] == "render"
@@ -119,8 +119,12 @@ def mentions_of_removed_features(project: Path, answers: dict[str, Any]) -> list
             SETTINGS_PREFIXES[name],
         )
     ]
+    if answers["task_engine"] != "redis":
+        needles += ["taskiq_redis", "taskiq-redis", "REDIS_URL"]
+    if answers["task_engine"] != "rabbitmq":
+        needles += ["taskiq_aio_pika", "taskiq-aio-pika", "RABBITMQ_URL"]
     if answers["task_engine"] == "none":
-        needles += ["taskiq_redis", "taskiq-redis", "TASK_BROKER", "REDIS_URL"]
+        needles += ["TASK_BROKER"]
     if answers["deploy_target"] == "none":
         needles += [re.escape("render.yaml")]
     pattern = re.compile("|".join(needles)) if needles else None

@@ -64,7 +64,7 @@ def test_compose_puts_the_app_behind_pgbouncer_and_migrations_on_the_server() ->
     assert services["migrate"]["command"] == ["python", "-m", PACKAGE, "migrate"]
     assert "@db:" in services["migrate"]["environment"]["DATABASE_URL"]
     assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-{%- if cookiecutter.task_engine == "redis" %}
+{%- if cookiecutter.task_engine != "none" %}
 
 
 def test_compose_runs_jobs_in_a_worker_with_the_tested_command() -> None:
@@ -73,11 +73,13 @@ def test_compose_runs_jobs_in_a_worker_with_the_tested_command() -> None:
     # The command tests/test_worker.py starts: `python -m taskiq worker <package>.worker:broker`.
     taskiq_worker = ["python", "-m", "taskiq", "worker", f"{PACKAGE}.worker:broker"]
     assert worker["command"][:5] == taskiq_worker
-    for key in ("DATABASE_URL", "TASK_BROKER", "REDIS_URL"):
+    engine = "{{ cookiecutter.task_engine }}"
+    for key in ("DATABASE_URL", "TASK_BROKER", f"{engine.upper()}_URL"):
         assert worker["environment"][key] == app["environment"][key], key
-    assert app["environment"]["TASK_BROKER"] == "redis"
+    assert app["environment"]["TASK_BROKER"] == engine
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert "redis" in services
+    assert worker["depends_on"][engine]["condition"] == "service_healthy"
+    assert engine in services
 {%- endif %}
 
 

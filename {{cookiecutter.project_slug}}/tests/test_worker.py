@@ -1,4 +1,4 @@
-"""The distributed task engine: a real Redis and a real `taskiq worker` process run the jobs."""
+"""The distributed task engine: a real {{ "Redis" if cookiecutter.task_engine == "redis" else "RabbitMQ" }} and a real `taskiq worker` process run the jobs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -23,36 +24,45 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import unavailable
 from tests.serving import PACKAGE, service_environment
+{% if cookiecutter.task_engine == "redis" %}
+ENGINE = "redis"
+"""`TASK_BROKER` of the worker tests; its URL setting is `REDIS_URL`."""
+URL_VARIABLE = "TEST_REDIS_URL"
+BROKER = os.environ.get(URL_VARIABLE, "redis://127.0.0.1:6379/15")
+{%- else %}
+ENGINE = "rabbitmq"
+"""`TASK_BROKER` of the worker tests; its URL setting is `RABBITMQ_URL`."""
+URL_VARIABLE = "TEST_RABBITMQ_URL"
+BROKER = os.environ.get(URL_VARIABLE, "amqp://guest:guest@127.0.0.1:5672/")
+{%- endif %}
 
-REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-
-def redis_answers(url: str) -> bool:
-    """Whether something listens where Redis should be."""
-    host_port = url.split("//", 1)[1].split("/", 1)[0]
-    host, _, port = host_port.rpartition(":")
+def broker_answers(url: str) -> bool:
+    """Whether something listens where the message broker should be."""
+    parts = urlsplit(url)
     try:
-        with socket.create_connection((host, int(port)), timeout=2):
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=2):
             return True
     except OSError:
         return False
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> str:
-    """The Redis the tests use; skipped where none runs, except in CI."""
-    if not redis_answers(REDIS):
-        unavailable(f"Redis does not answer at {REDIS} (set TEST_REDIS_URL)")
-    return REDIS
+def broker_url() -> str:
+    """The broker the tests use; skipped where none runs, except in CI."""
+    if not broker_answers(BROKER):
+        where = urlsplit(BROKER).netloc.rpartition("@")[2]
+        unavailable(f"the {ENGINE} broker does not answer at {where} (set {URL_VARIABLE})")
+    return BROKER
 
 
 @pytest.fixture
-def redis_settings(settings: Settings, redis_url: str) -> Settings:
-    """The run's settings with the Redis broker and a queue of this test's own."""
+def broker_settings(settings: Settings, broker_url: str) -> Settings:
+    """The run's settings with the distributed broker and a queue of this test's own."""
     return settings.model_copy(
         update={
-            "task_broker": "redis",
-            "redis_url": SecretStr(redis_url),
+            "task_broker": ENGINE,
+            f"{ENGINE}_url": SecretStr(broker_url),
             "task_queue_name": f"jobs-test-{uuid.uuid4().hex[:8]}",
             "tasks_inline": False,
         }
@@ -60,15 +70,17 @@ def redis_settings(settings: Settings, redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def worker(redis_settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def worker(
+    broker_settings: Settings, broker_url: str, tmp_path: Path
+) -> Iterator[subprocess.Popen[str]]:
     """A `taskiq worker` process with the same settings, as on another host."""
     env = service_environment(
-        redis_settings.get_db_url(),
+        broker_settings.get_db_url(),
         LOG_LEVEL="INFO",
-        TASK_BROKER="redis",
-        REDIS_URL=redis_settings.redis_url.get_secret_value(),
-        TASK_QUEUE_NAME=redis_settings.task_queue_name,
-        OUTBOUND_ALLOWLIST=redis_settings.outbound_allowlist,
+        TASK_BROKER=ENGINE,
+        **{f"{ENGINE.upper()}_URL": broker_url},
+        TASK_QUEUE_NAME=broker_settings.task_queue_name,
+        OUTBOUND_ALLOWLIST=broker_settings.outbound_allowlist,
     )
     log = tmp_path / "worker.log"
     with log.open("w") as output:
@@ -101,9 +113,9 @@ def worker(redis_settings: Settings, tmp_path: Path) -> Iterator[subprocess.Pope
 
 
 @pytest.fixture
-async def live_client(redis_settings: Settings, committed: None) -> AsyncIterator[AsyncClient]:
-    """A client on an app with its real lifespan (real commits, the Redis broker)."""
-    app = create_app(redis_settings)
+async def live_client(broker_settings: Settings, committed: None) -> AsyncIterator[AsyncClient]:
+    """A client on an app with its real lifespan (real commits, the distributed broker)."""
+    app = create_app(broker_settings)
     async with (
         app.router.lifespan_context(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,

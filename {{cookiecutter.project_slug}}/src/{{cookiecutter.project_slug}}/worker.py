@@ -1,4 +1,12 @@
-{%- if cookiecutter.task_engine == "redis" -%}
+{%- if cookiecutter.task_engine == "rabbitmq" -%}
+"""The task engine: taskiq, in memory by default, RabbitMQ with worker processes to scale out.
+
+The web process starts it in its lifespan (`task_engine`). Worker processes run
+`taskiq worker <package>.worker:broker`; they open the database through the same
+`database_lifespan` and run jobs with the same `run_job`, so the jobs API does not change when
+the engine does.
+"""
+{%- elif cookiecutter.task_engine == "redis" -%}
 """The task engine: taskiq, in memory by default, Redis Streams with worker processes to scale out.
 
 The web process starts it in its lifespan (`task_engine`). Worker processes run
@@ -27,7 +35,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 
 from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqState
-{%- if cookiecutter.task_engine == "redis" %}
+{%- if cookiecutter.task_engine == "rabbitmq" %}
+from taskiq_aio_pika import AioPikaBroker, Exchange, Queue
+{%- elif cookiecutter.task_engine == "redis" %}
 from taskiq_redis import RedisStreamBroker
 {%- endif %}
 
@@ -80,7 +90,21 @@ class _Runtime:
 
 
 def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBroker:
-{%- if cookiecutter.task_engine == "redis" %}
+{%- if cookiecutter.task_engine == "rabbitmq" %}
+    """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
+    runtime = runtime or _Runtime()
+    broker: AsyncBroker
+    if settings.task_broker == "rabbitmq":
+        name = settings.task_queue_name
+        broker = AioPikaBroker(
+            settings.rabbitmq_url.get_secret_value(),
+            exchange=Exchange(name=name),
+            task_queues=[Queue(name=name)],
+            dead_letter_queue=Queue(name=f"{name}.dead_letter"),
+        )
+    else:
+        broker = InMemoryBroker(await_inplace=settings.tasks_inline)
+{%- elif cookiecutter.task_engine == "redis" %}
     """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
     runtime = runtime or _Runtime()
     broker: AsyncBroker
