@@ -13,7 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
+{% if cookiecutter.task_engine == "rabbitmq" %}import aio_pika
+{% endif %}import pytest
+{%- if cookiecutter.task_engine == "redis" %}
+import redis.asyncio as redis
+{%- endif %}
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -57,16 +61,38 @@ def broker_url() -> str:
 
 
 @pytest.fixture
-def broker_settings(settings: Settings, broker_url: str) -> Settings:
-    """The run's settings with the distributed broker and a queue of this test's own."""
-    return settings.model_copy(
+async def broker_settings(settings: Settings, broker_url: str) -> AsyncIterator[Settings]:
+    """The run's settings with the distributed broker and a queue of this test's own.
+
+    The queue is removed afterwards, so test runs leave nothing behind on a shared broker.
+    """
+    queue = f"jobs-test-{uuid.uuid4().hex[:8]}"
+    yield settings.model_copy(
         update={
             "task_broker": ENGINE,
             f"{ENGINE}_url": SecretStr(broker_url),
-            "task_queue_name": f"jobs-test-{uuid.uuid4().hex[:8]}",
+            "task_queue_name": queue,
             "tasks_inline": False,
         }
     )
+    await remove_queue(broker_url, queue)
+
+
+async def remove_queue(url: str, queue: str) -> None:
+    """Delete what the broker created for `queue`."""
+{%- if cookiecutter.task_engine == "redis" %}
+    client = redis.from_url(url)
+    try:
+        await client.delete(queue)  # the stream, with its consumer groups
+    finally:
+        await client.aclose()
+{%- else %}
+    connection = await aio_pika.connect(url)
+    async with connection, connection.channel() as channel:
+        for name in (queue, f"{queue}.dead_letter"):
+            await channel.queue_delete(name)
+        await channel.exchange_delete(queue)
+{%- endif %}
 
 
 @pytest.fixture
