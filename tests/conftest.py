@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from collections.abc import Callable
@@ -49,6 +50,13 @@ def run(
             f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def documented_commands(page: Path, marker: str) -> list[str]:
+    """The `$ ` command lines of the console block of `page` that contains `marker`."""
+    blocks = re.findall(r"```console\n(.*?)```", page.read_text(), re.DOTALL)
+    (block,) = [block for block in blocks if marker in block]
+    return [line.removeprefix("$ ") for line in block.splitlines() if line.startswith("$ ")]
 
 
 def _reachable(url: str) -> bool:

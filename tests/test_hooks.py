@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bakery import template_dir
+from tests.conftest import documented_commands
+
+ROOT = Path(__file__).resolve().parent.parent
 
 INVALID = [
     ({"project_slug": "1service"}, "project_slug '1service' is not a valid Python package name"),
@@ -152,3 +156,22 @@ def test_recorded_answers_replay_to_the_same_project(tmp_path: Path) -> None:
     files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
     assert files == sorted(path.relative_to(second) for path in second.rglob("*") if path.is_file())
     assert [f for f in files if (first / f).read_bytes() != (second / f).read_bytes()] == []
+
+
+def test_the_documented_non_interactive_bake_works(tmp_path: Path) -> None:
+    """docs/options.md's example command, run as written from a checkout of the template."""
+    (command,) = documented_commands(ROOT / "docs" / "options.md", "--no-input")
+    args = shlex.split(command)
+    assert args[:3] == [".venv/bin/cookiecutter", "--no-input", "."]
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), ".", *args[3:]],
+        cwd=template_dir(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "billing_api"
+    assert not (project / "src" / "billing_api" / "places").exists()
+    assert not (project / "tests" / "test_worker.py").exists()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cookiecutter.main import cookiecutter
 
 from benchmarks.bakery import template_dir
-from tests.conftest import run
+from tests.conftest import documented_commands, run
 
+ROOT = Path(__file__).resolve().parent.parent
 IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
 
 
@@ -58,3 +62,68 @@ def test_cruft_links_with_the_recorded_answers_and_applies_template_changes(
     run([cruft, "update", "--skip-apply-ask", "--allow-untracked-files"], cwd=project)
     assert (project / "README.md").read_text().endswith("A line from a newer template.\n")
     assert not (project / "src" / "svc" / "places").exists(), "answers kept through the update"
+
+
+def test_the_documented_three_way_update_merges_template_and_project_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/updating.md's patch recipe, run as written: the user's edits and the template's meet."""
+    repository = template_repository(tmp_path)
+    git(repository, "tag", "v1")
+    source = f"git+file://{repository}"
+    home = tmp_path / "home"  # cookiecutter keeps its clones in ~/.cookiecutters
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    output = str(tmp_path / "out")
+    extra = {"project_slug": "svc"}
+    project = Path(
+        cookiecutter(source, checkout="v1", no_input=True, output_dir=output, extra_context=extra)
+    )
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "baked")
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("# My Service", "# My Service, our way", 1))
+    git(project, "commit", "-qam", "our title")
+
+    template_readme = repository / "{{cookiecutter.project_slug}}" / "README.md"
+    template_readme.write_text(template_readme.read_text() + "\nA line from a newer template.\n")
+    git(repository, "commit", "-qam", "newer template")
+    git(repository, "tag", "v2")
+
+    scratch = tmp_path / "scratch"
+    # The docs' scratch directory first: the other values may themselves lie under /tmp.
+    substitutions = {
+        "/tmp/": f"{scratch}/",  # noqa: S108 (the path the docs use, replaced)
+        "<template>": source,
+        "<old tag>": "v1",
+        "<new tag>": "v2",
+        "<project_slug>": "svc",
+    }
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **{
+            f"GIT_{who}_{what}": value
+            for who in ("AUTHOR", "COMMITTER")
+            for what, value in (("NAME", "Template Tests"), ("EMAIL", "tests@example.com"))
+        },
+    }
+    for command in documented_commands(ROOT / "docs" / "updating.md", "git apply --3way"):
+        for placeholder, value in substitutions.items():
+            command = command.replace(placeholder, value)
+        result = subprocess.run(
+            ["bash", "-c", command],
+            cwd=project,
+            env=env,
+            input="y\n" * 4,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+
+    merged = readme.read_text()
+    assert merged.startswith("# My Service, our way\n")
+    assert merged.endswith("A line from a newer template.\n")
