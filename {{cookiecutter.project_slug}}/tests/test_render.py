@@ -14,12 +14,17 @@ from tests.test_deploy import START, load_yaml
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL")
 
 
+def render_services() -> dict[str, dict[str, Any]]:
+    """The services of render.yaml by type."""
+    services = {service["type"]: service for service in load_yaml("render.yaml")["services"]}
+    expected = {{ '["web", "worker", "keyvalue"]' if cookiecutter.task_engine == "redis" else '["web"]' }}
+    assert list(services) == expected
+    return services
+
+
 def render_service() -> dict[str, Any]:
     """The web service of render.yaml."""
-    services = load_yaml("render.yaml")["services"]
-    assert [service["type"] for service in services] == ["web"]
-    service: dict[str, Any] = services[0]
-    return service
+    return render_services()["web"]
 
 
 def test_render_starts_the_start_command_on_the_render_port() -> None:
@@ -45,3 +50,22 @@ def test_render_commits_no_secret() -> None:
     for key, item in env.items():  # every committed value is a valid setting
         if "value" in item and key not in {"PYTHON_VERSION", "PORT"}:
             assert key.lower() in Settings.model_fields, key
+{%- if cookiecutter.task_engine == "redis" %}
+
+
+def test_render_runs_jobs_in_a_worker_through_its_key_value() -> None:
+    services = render_services()
+    web, worker, key_value = services["web"], services["worker"], services["keyvalue"]
+    # The command tests/test_worker.py starts, with the same build as the web service.
+    taskiq_worker = ["python", "-m", "taskiq", "worker", f"{PACKAGE}.worker:broker"]
+    assert shlex.split(worker["startCommand"])[:5] == taskiq_worker
+    assert worker["buildCommand"] == web["buildCommand"]
+    link = {"type": "keyvalue", "name": key_value["name"], "property": "connectionString"}
+    for service in (web, worker):
+        env = {item["key"]: item for item in service["envVars"]}
+        assert env["TASK_BROKER"]["value"] == "redis"
+        assert env["REDIS_URL"]["fromService"] == link
+        assert env["DATABASE_URL"] == {"key": "DATABASE_URL", "sync": False}
+    # Private, and queued jobs are never evicted to make room.
+    assert (key_value["ipAllowList"], key_value["maxmemoryPolicy"]) == ([], "noeviction")
+{%- endif %}
