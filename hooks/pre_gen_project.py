@@ -26,20 +26,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 # Names that would shadow a dependency or the standard library inside the project's own venv.
 RESERVED = {"test", "tests", "app", "src", "db", "alembic", "fastapi", "sqlalchemy", "sessionlint"}
 
-answers = {
-    "project_name": {{ cookiecutter.project_name | tojson }},
-    "project_slug": {{ cookiecutter.project_slug | tojson }},
-    "author_email": {{ cookiecutter.author_email | tojson }},
-    "python_version": {{ cookiecutter.python_version | tojson }},
-    "database_provider": {{ cookiecutter.database_provider | tojson }},
-    "supabase_project_ref": {{ cookiecutter.supabase_project_ref | tojson }},
-    "include_sitemaps": json.loads({{ cookiecutter.include_sitemaps | tojson | tojson }}),
-    "include_places": json.loads({{ cookiecutter.include_places | tojson | tojson }}),
-    "include_pages": json.loads({{ cookiecutter.include_pages | tojson | tojson }}),
-    "task_engine": {{ cookiecutter.task_engine | tojson }},
-    "ci_provider": {{ cookiecutter.ci_provider | tojson }},
-    "deploy_target": {{ cookiecutter.deploy_target | tojson }},
-}
+# Every answer, as cookiecutter resolved it (booleans stay booleans; replays are not checked by
+# cookiecutter itself, hence the checks of choices below).
+answers = json.loads({{ cookiecutter | tojson | tojson }})
 
 
 def problems(values: dict[str, object]) -> list[str]:

@@ -52,6 +52,25 @@ def run(
     return result
 
 
+GIT_NAME, GIT_EMAIL = "Template Tests", "tests@example.com"
+"""The identity of every commit the tests make (the machine may have none configured)."""
+
+
+def git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git in `cwd` with the tests' identity; fail the test if it fails."""
+    identity = ["-c", f"user.name={GIT_NAME}", "-c", f"user.email={GIT_EMAIL}"]
+    return run(["git", *identity, *args], cwd=cwd)
+
+
+def commit_as_installed(project: Path, tools_python: Path) -> Path:
+    """Put a bake under git with the shared tools venv as its `.venv` (as after `make install`)."""
+    (project / ".venv").symlink_to(tools_python.parent.parent)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "baked")
+    return project
+
+
 def documented_commands(page: Path, marker: str) -> list[str]:
     """The `$ ` command lines of the console block of `page` that contains `marker`."""
     blocks = re.findall(r"```console\n(.*?)```", page.read_text(), re.DOTALL)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bake_into, run
+from tests.conftest import bake_into, commit_as_installed, git
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,7 @@ INJECTIONS = {
 @pytest.fixture(scope="module")
 def clean_project(tmp_path_factory: pytest.TempPathFactory, tools_python: Path) -> Path:
     """A default bake under git whose .venv is the shared tools venv (as after `make install`)."""
-    project = bake_into(tmp_path_factory.mktemp("compliance"))
-    (project / ".venv").symlink_to(tools_python.parent.parent)
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "baked")
-    return project
+    return commit_as_installed(bake_into(tmp_path_factory.mktemp("compliance")), tools_python)
 
 
 @pytest.fixture
@@ -95,12 +90,6 @@ def project(clean_project: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "project"
     shutil.copytree(clean_project, copy, symlinks=True)
     return copy
-
-
-def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run git in the project with a fixed identity."""
-    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
-    return run(["git", *identity, *args], cwd=project)
 
 
 def attempt(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

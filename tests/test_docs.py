@@ -16,17 +16,12 @@ from typing import Any
 
 import pytest
 
+from benchmarks.bakery import ROOT
 from tests.conftest import Bake, run
+from tests.test_bake import ANSWER_SETS
 
-ROOT = Path(__file__).resolve().parent.parent
-MINIMAL = {
-    "include_sitemaps": False,
-    "include_places": False,
-    "include_pages": False,
-    "task_engine": "none",
-    "ci_provider": "none",
-    "deploy_target": "none",
-}
+# The generated docs with every optional part, and with none of them.
+DOCS_ANSWERS = {name: ANSWER_SETS[name] for name in ("defaults", "no-workloads")}
 
 
 def test_the_template_docs_build(tmp_path: Path) -> None:
@@ -37,7 +32,7 @@ def test_the_template_docs_build(tmp_path: Path) -> None:
     assert 'class="mermaid"' in architecture  # the picture included from the generated docs
 
 
-@pytest.mark.parametrize("answers", [{}, MINIMAL], ids=["defaults", "minimal"])
+@pytest.mark.parametrize("answers", DOCS_ANSWERS.values(), ids=DOCS_ANSWERS.keys())
 def test_the_generated_docs_build(
     bake: Bake, in_project: Callable[..., Any], answers: dict[str, Any], tmp_path: Path
 ) -> None:

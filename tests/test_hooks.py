@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bakery import template_dir
+from benchmarks.bakery import ROOT, template_dir
 from tests.conftest import documented_commands
-
-ROOT = Path(__file__).resolve().parent.parent
 
 INVALID = [
     ({"project_slug": "1service"}, "project_slug '1service' is not a valid Python package name"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ import pytest
 import yaml
 
 from benchmarks.bakery import bake_into
-from tests.conftest import run
-from tests.test_bake import LEFTOVER, text_files
+from tests.conftest import commit_as_installed, git, run
+from tests.test_bake import text_files, unrendered
 
 WORKLOADS = ("sitemaps", "places", "pages")
 REVISIONS = {"sitemaps": "0003", "places": "0004", "pages": "0005"}
@@ -39,14 +38,20 @@ LONG_SLUG = "zeta_sitemap_intelligence_service_for_xy"  # 40 characters
 SUPABASE = {"database_provider": "supabase", "supabase_project_ref": "abcdefghijklmnopqrst"}
 
 
+def combination_id(flags: tuple[bool, ...], engine: str, ci: str, deploy: str) -> str:
+    """A readable id: the kept workloads, then the engine, CI provider and deploy target."""
+    kept = "+".join(name for name, flag in zip(WORKLOADS, flags, strict=True) if flag)
+    return f"{kept or 'no-workloads'}-{engine}-{ci}-{deploy}"
+
+
 def combinations() -> dict[str, dict[str, Any]]:
-    """Every supported combination of the file-shaping answers, keyed by a readable id."""
+    """Every supported combination of the file-shaping answers, keyed by `combination_id`."""
     combos: dict[str, dict[str, Any]] = {}
     shapes = itertools.product(
         itertools.product((True, False), repeat=3), ENGINES, CI_PROVIDERS, DEPLOY_TARGETS
     )
     for index, (flags, engine, ci, deploy) in enumerate(shapes):
-        answers: dict[str, Any] = {
+        combos[combination_id(flags, engine, ci, deploy)] = {
             **{f"include_{name}": flag for name, flag in zip(WORKLOADS, flags, strict=True)},
             "task_engine": engine,
             "ci_provider": ci,
@@ -56,8 +61,6 @@ def combinations() -> dict[str, dict[str, Any]]:
             # Every fourth project has the longest slug the hook allows: lines must still fit.
             **({"project_slug": LONG_SLUG} if index % 4 == 3 else {}),
         }
-        kept = "+".join(name for name, flag in zip(WORKLOADS, flags, strict=True) if flag)
-        combos[f"{kept or 'no-workloads'}-{engine}-{ci}-{deploy}"] = answers
     return combos
 
 
@@ -66,16 +69,12 @@ def pre_commit_selection() -> dict[str, dict[str, Any]]:
 
     The CI provider and deploy target (YAML files, and `tests/test_render.py`) rotate.
     """
-    selected: dict[str, dict[str, Any]] = {}
     shapes = itertools.product(itertools.product((True, False), repeat=3), ENGINES)
-    for index, (flags, engine) in enumerate(shapes):
-        ci, deploy = CI_PROVIDERS[index % 3], DEPLOY_TARGETS[index % 2]
-        for key, answers in COMBINATIONS.items():
-            shape = tuple(answers[f"include_{name}"] for name in WORKLOADS)
-            chosen = (answers["task_engine"], answers["ci_provider"], answers["deploy_target"])
-            if shape == flags and chosen == (engine, ci, deploy):
-                selected[key] = answers
-    return selected
+    keys = [
+        combination_id(flags, engine, CI_PROVIDERS[index % 3], DEPLOY_TARGETS[index % 2])
+        for index, (flags, engine) in enumerate(shapes)
+    ]
+    return {key: COMBINATIONS[key] for key in keys}
 
 
 COMBINATIONS = combinations()
@@ -153,14 +152,7 @@ def test_combination_bakes_clean(
     project = bake_into(tmp_path, **answers)
     slug = project.name
 
-    leftovers = [
-        f"{path.relative_to(project)}:{number}"
-        for path in text_files(project)
-        if "sessionlint" not in path.parts
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if LEFTOVER.search(line)
-    ]
-    assert leftovers == []
+    assert unrendered(project) == []
     wrong = {
         path: must_exist
         for path, must_exist in expected_paths(slug, answers).items()
@@ -186,19 +178,13 @@ def test_combination_bakes_clean(
 
 
 @pytest.mark.parametrize("answers", PRE_COMMIT.values(), ids=PRE_COMMIT.keys())
-def test_every_workload_selection_passes_pre_commit_with_zero_changes(
+def test_every_python_shaping_combination_passes_pre_commit_with_zero_changes(
     tmp_path: Path, tools_python: Path, answers: dict[str, Any]
 ) -> None:
-    project = bake_into(tmp_path, **answers)
-    (project / ".venv").symlink_to(tools_python.parent.parent)
-    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
-    git = shutil.which("git") or "git"
-    run([git, "init", "-q"], cwd=project)
-    run([git, *identity, "add", "-A"], cwd=project)
-    run([git, *identity, "commit", "-qm", "baked"], cwd=project)
+    project = commit_as_installed(bake_into(tmp_path, **answers), tools_python)
     env = {"PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
     run([".venv/bin/pre-commit", "run", "--all-files"], cwd=project, env=env, timeout=900)
-    assert run([git, "status", "--porcelain"], cwd=project).stdout == ""
+    assert git(project, "status", "--porcelain").stdout == ""
 
 
 def test_the_matrix_covers_every_value() -> None:

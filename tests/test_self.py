@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks.bakery import ROOT
 from tests.conftest import run
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_template_code_passes_ruff(tools_python: Path) -> None:

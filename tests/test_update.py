@@ -12,16 +12,8 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from benchmarks.bakery import template_dir
-from tests.conftest import documented_commands, run
-
-ROOT = Path(__file__).resolve().parent.parent
-IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
-
-
-def git(cwd: Path, *args: str) -> None:
-    """Run git with a fixed identity."""
-    run(["git", *IDENTITY, *args], cwd=cwd)
+from benchmarks.bakery import ROOT, template_dir
+from tests.conftest import GIT_EMAIL, GIT_NAME, documented_commands, git, run
 
 
 def template_repository(tmp_path: Path) -> Path:
@@ -106,7 +98,7 @@ def test_the_documented_three_way_update_merges_template_and_project_changes(
         **{
             f"GIT_{who}_{what}": value
             for who in ("AUTHOR", "COMMITTER")
-            for what, value in (("NAME", "Template Tests"), ("EMAIL", "tests@example.com"))
+            for what, value in (("NAME", GIT_NAME), ("EMAIL", GIT_EMAIL))
         },
     }
     for command in documented_commands(ROOT / "docs" / "updating.md", "git apply --3way"):

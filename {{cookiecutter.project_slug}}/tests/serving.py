@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "{{ cookiecutter.project_slug }}"
 START_ARGS = ("-m", PACKAGE, "start")
 """The production command, `python -m <package> start`: the deployment files run it."""
+{%- if cookiecutter.task_engine != "none" %}
+WORKER_ARGS = ("-m", "taskiq", "worker", f"{PACKAGE}.worker:broker")
+"""The job worker, `python -m taskiq worker <package>.worker:broker`: the tests and deployments."""
+{%- endif %}
 
 # Settings the service must not inherit from the test runner's environment.
 _SCRUBBED_PREFIXES = ("DB_", "SUPABASE_")

@@ -19,11 +19,17 @@ from tests.serving import (
     PACKAGE,
     ROOT,
     START_ARGS,
+{%- if cookiecutter.task_engine != "none" %}
+    WORKER_ARGS,
+{%- endif %}
     running_service,
     service_environment,
 )
 
 START = ["python", *START_ARGS]
+{%- if cookiecutter.task_engine != "none" %}
+WORKER = ["python", *WORKER_ARGS]
+{%- endif %}
 
 
 def load_yaml(name: str) -> dict[str, Any]:
@@ -70,9 +76,7 @@ def test_compose_puts_the_app_behind_pgbouncer_and_migrations_on_the_server() ->
 def test_compose_runs_jobs_in_a_worker_with_the_tested_command() -> None:
     services = load_yaml("docker-compose.yml")["services"]
     app, worker = services["app"], services["worker"]
-    # The command tests/test_worker.py starts: `python -m taskiq worker <package>.worker:broker`.
-    taskiq_worker = ["python", "-m", "taskiq", "worker", f"{PACKAGE}.worker:broker"]
-    assert worker["command"][:5] == taskiq_worker
+    assert worker["command"][:5] == WORKER  # the command tests/test_worker.py starts
     engine = "{{ cookiecutter.task_engine }}"
     for key in ("DATABASE_URL", "TASK_BROKER", f"{engine.upper()}_URL"):
         assert worker["environment"][key] == app["environment"][key], key

@@ -43,11 +43,10 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.serving import service_environment
+from tests.serving import ROOT, service_environment
 from tests.sessionlint.helpers import FIXTURES, run_cli
 from tests.sessionlint.test_audit import LEGACY_FLAGS
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 LEGACY = FIXTURES / "legacy"
 HANDLERS = {tasks.KIND: tasks.normalise_emails}

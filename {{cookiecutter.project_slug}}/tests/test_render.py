@@ -9,7 +9,11 @@ from typing import Any
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.serving import PACKAGE
+{%- if cookiecutter.task_engine == "redis" %}
+from tests.test_deploy import START, WORKER, load_yaml
+{%- else %}
 from tests.test_deploy import START, load_yaml
+{%- endif %}
 
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL")
 
@@ -57,8 +61,7 @@ def test_render_runs_jobs_in_a_worker_through_its_key_value() -> None:
     services = render_services()
     web, worker, key_value = services["web"], services["worker"], services["keyvalue"]
     # The command tests/test_worker.py starts, with the same build as the web service.
-    taskiq_worker = ["python", "-m", "taskiq", "worker", f"{PACKAGE}.worker:broker"]
-    assert shlex.split(worker["startCommand"])[:5] == taskiq_worker
+    assert shlex.split(worker["startCommand"])[:5] == WORKER
     assert worker["buildCommand"] == web["buildCommand"]
     link = {"type": "keyvalue", "name": key_value["name"], "property": "connectionString"}
     for service in (web, worker):

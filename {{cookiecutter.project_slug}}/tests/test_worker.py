@@ -27,7 +27,7 @@ from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import unavailable
-from tests.serving import PACKAGE, service_environment
+from tests.serving import WORKER_ARGS, service_environment
 {% if cookiecutter.task_engine == "redis" %}
 ENGINE = "redis"
 """`TASK_BROKER` of the worker tests; its URL setting is `REDIS_URL`."""
@@ -111,15 +111,7 @@ def worker(
     log = tmp_path / "worker.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "taskiq",
-                "worker",
-                f"{PACKAGE}.worker:broker",
-                "--workers",
-                "1",
-            ],
+            [sys.executable, *WORKER_ARGS, "--workers", "1"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

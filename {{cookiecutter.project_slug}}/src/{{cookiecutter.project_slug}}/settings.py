@@ -101,13 +101,13 @@ class Settings(BaseSettings):
 {%- if cookiecutter.task_engine == "redis" %}
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis for the `redis` task broker (a Redis Stream with acknowledgements)."""
-    task_queue_name: str = "jobs"
-    """Name of the Redis Stream the web processes and the workers share."""
 {%- elif cookiecutter.task_engine == "rabbitmq" %}
     rabbitmq_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     """RabbitMQ for the `rabbitmq` task broker (a durable quorum queue with acknowledgements)."""
+{%- endif %}
+{%- if cookiecutter.task_engine != "none" %}
     task_queue_name: str = "jobs"
-    """Name of the RabbitMQ queue (and its exchange) the web processes and the workers share."""
+    """Name of the {{ "Redis Stream" if cookiecutter.task_engine == "redis" else "RabbitMQ queue (and its exchange)" }} the web processes and the workers share."""
 {%- endif %}
     tasks_inline: bool = False
     """Run in-memory jobs inside the request that enqueues them (tests, debugging)."""

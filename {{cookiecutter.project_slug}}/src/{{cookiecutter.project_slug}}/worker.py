@@ -1,13 +1,5 @@
-{%- if cookiecutter.task_engine == "rabbitmq" -%}
-"""The task engine: taskiq, in memory by default, RabbitMQ with worker processes to scale out.
-
-The web process starts it in its lifespan (`task_engine`). Worker processes run
-`taskiq worker <package>.worker:broker`; they open the database through the same
-`database_lifespan` and run jobs with the same `run_job`, so the jobs API does not change when
-the engine does.
-"""
-{%- elif cookiecutter.task_engine == "redis" -%}
-"""The task engine: taskiq, in memory by default, Redis Streams with worker processes to scale out.
+{%- if cookiecutter.task_engine != "none" -%}
+"""The task engine: taskiq, in memory by default, {{ "Redis Streams" if cookiecutter.task_engine == "redis" else "RabbitMQ" }} with worker processes to scale out.
 
 The web process starts it in its lifespan (`task_engine`). Worker processes run
 `taskiq worker <package>.worker:broker`; they open the database through the same
@@ -90,9 +82,17 @@ class _Runtime:
 
 
 def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBroker:
-{%- if cookiecutter.task_engine == "rabbitmq" %}
-    """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
+    """Return the broker {{ "chosen by `TASK_BROKER`" if cookiecutter.task_engine != "none" else "(in memory)" }}, with the one job task registered."""
     runtime = runtime or _Runtime()
+{%- if cookiecutter.task_engine == "redis" %}
+    broker: AsyncBroker
+    if settings.task_broker == "redis":
+        broker = RedisStreamBroker(
+            settings.redis_url.get_secret_value(), queue_name=settings.task_queue_name
+        )
+    else:
+        broker = InMemoryBroker(await_inplace=settings.tasks_inline)
+{%- elif cookiecutter.task_engine == "rabbitmq" %}
     broker: AsyncBroker
     if settings.task_broker == "rabbitmq":
         name = settings.task_queue_name
@@ -104,19 +104,7 @@ def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBr
         )
     else:
         broker = InMemoryBroker(await_inplace=settings.tasks_inline)
-{%- elif cookiecutter.task_engine == "redis" %}
-    """Return the broker chosen by `TASK_BROKER`, with the one job task registered."""
-    runtime = runtime or _Runtime()
-    broker: AsyncBroker
-    if settings.task_broker == "redis":
-        broker = RedisStreamBroker(
-            settings.redis_url.get_secret_value(), queue_name=settings.task_queue_name
-        )
-    else:
-        broker = InMemoryBroker(await_inplace=settings.tasks_inline)
 {%- else %}
-    """Return the in-memory broker with the one job task registered."""
-    runtime = runtime or _Runtime()
     broker: AsyncBroker = InMemoryBroker(await_inplace=settings.tasks_inline)
 {%- endif %}
 
