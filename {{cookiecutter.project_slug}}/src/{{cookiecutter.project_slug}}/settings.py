@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -111,6 +112,31 @@ class Settings(BaseSettings):
 {%- endif %}
     tasks_inline: bool = False
     """Run in-memory jobs inside the request that enqueues them (tests, debugging)."""
+    job_concurrency: int = Field(default=4, ge=1, le=100)
+    """Jobs one process runs at once; the rest wait their turn (4 fits a 512 MB instance)."""
+    job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    """Seconds a job stays claimed without a heartbeat; a dead owner's jobs are retried after."""
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    """Starts a job gets before repeated interruptions (crashes, kills) mark it failed."""
+    job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"*": 3600.0})
+    """Seconds one attempt of a job may run, per kind (`{"*": 3600, "sitemap": 7200}`); a number
+    applies to every kind."""
+
+    @field_validator("job_timeout_seconds", mode="before")
+    @classmethod
+    def _timeouts_by_kind(cls, value: Any) -> Any:
+        """Accept one number for every kind, or a JSON object; require positive timeouts."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("{") else float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = {"*": float(value)}
+        if isinstance(value, dict) and any(float(seconds) <= 0 for seconds in value.values()):
+            raise ValueError("job timeouts must be positive numbers of seconds")
+        return value
+
+    def job_timeout_for(self, kind: str) -> float:
+        """Seconds one attempt of a job of `kind` may run."""
+        return self.job_timeout_seconds.get(kind, self.job_timeout_seconds.get("*", 3600.0))
 
 {%- if cookiecutter.include_sitemaps %}
 

@@ -38,8 +38,11 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
     Enqueuer,
     JobHandler,
     JobResources,
+    hand_back_waiting,
     job_resources,
+    maintain,
     run_job,
+    stop_running,
 )
 {%- if cookiecutter.include_pages %}
 from {{ cookiecutter.project_slug }}.pages import tasks as pages_tasks
@@ -116,53 +119,93 @@ def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBr
     broker.register_task(run, task_name=RUN_JOB)
     stack = AsyncExitStack()
 
-    async def open_database(_: TaskiqState) -> None:
-        if broker.is_worker_process:  # the web process opened both in its own lifespan
-            await stack.enter_async_context(database_lifespan(settings))
-            runtime.resources = await stack.enter_async_context(job_resources(settings))
+    async def start_worker(_: TaskiqState) -> None:
+        if not broker.is_worker_process:  # the web process opens both in its own lifespan
+            return
+        await stack.enter_async_context(database_lifespan(settings))
+        resources = await stack.enter_async_context(job_resources(settings))
+        runtime.resources = resources
+        task = broker.find_task(RUN_JOB)
+        assert task is not None
 
-    async def close_database(_: TaskiqState) -> None:
+        async def resend(job_id: uuid.UUID) -> None:
+            await task.kiq(str(job_id))
+
+        await stack.enter_async_context(
+            _maintained(resources, resend, holds_in_memory=isinstance(broker, InMemoryBroker))
+        )
+
+    async def stop_worker(_: TaskiqState) -> None:
+        if runtime.resources is not None:
+            await stop_running(runtime.resources, grace=0)
         await stack.aclose()
 
-    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, open_database)
-    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, close_database)
+    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, start_worker)
+    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, stop_worker)
     return broker
 
 
 @asynccontextmanager
+async def _maintained(
+    resources: JobResources, enqueue: Enqueuer, *, holds_in_memory: bool
+) -> AsyncIterator[None]:
+    """Run the heartbeat and recovery loop for the block; at exit hand back waiting jobs."""
+    maintenance = asyncio.create_task(
+        maintain(resources, enqueue, holds_in_memory=holds_in_memory), name="jobs-maintenance"
+    )
+    try:
+        yield
+    finally:
+        maintenance.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await maintenance
+        if holds_in_memory:
+            await hand_back_waiting(resources)
+
+
+@asynccontextmanager
 async def task_engine(settings: Settings) -> AsyncIterator[Enqueuer]:
-    """Start the broker for this web process; yield the function that enqueues a job."""
+    """Start the broker for this web process; yield the function that enqueues a job.
+
+    With the in-memory broker the web process runs the jobs itself: it also runs their
+    heartbeat and recovery (unless `tasks_inline`, where jobs run inside the request).
+    """
     runtime = _Runtime()
     broker = build_broker(settings, runtime)
     task = broker.find_task(RUN_JOB)
     assert task is not None
-
-    async def enqueue(job_id: uuid.UUID) -> None:
-        await task.kiq(str(job_id))
+    in_memory = isinstance(broker, InMemoryBroker)
 
     async with job_resources(settings) as resources:
         runtime.resources = resources
+
+        async def enqueue(job_id: uuid.UUID) -> None:
+            if in_memory:
+                resources.waiting.add(job_id)  # held under this process's lease until claimed
+            await task.kiq(str(job_id))
+
         await broker.startup()
         try:
-            yield enqueue
+            if in_memory and not settings.tasks_inline:
+                async with _maintained(resources, enqueue, holds_in_memory=True):
+                    try:
+                        yield enqueue
+                    finally:
+                        await stop_running(resources, grace=SHUTDOWN_GRACE_SECONDS)
+            else:
+                yield enqueue
         finally:
             if isinstance(broker, InMemoryBroker):
-                await _drain(broker)
+                await _cancel_waiting(broker)
             await broker.shutdown()
 
 
-async def _drain(broker: InMemoryBroker) -> None:
-    """Give in-process jobs a grace period, then cancel them (they are marked failed)."""
-    try:
-        await asyncio.wait_for(broker.wait_all(), SHUTDOWN_GRACE_SECONDS)
-    except TimeoutError:
-        running = list(broker._running_tasks)
-        logger.warning("cancelling %d unfinished in-process job(s) at shutdown", len(running))
-        for pending in running:
-            pending.cancel()
-        for pending in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+async def _cancel_waiting(broker: InMemoryBroker) -> None:
+    """Cancel in-memory deliveries still queued for a slot (their leases were handed back)."""
+    queued = list(broker._running_tasks)
+    for pending in queued:
+        pending.cancel()
+    await asyncio.gather(*queued, return_exceptions=True)
 
 
 @cache

@@ -15,15 +15,21 @@ API = "/api/v1/jobs"
 
 
 async def make_job(kind: str, status: JobStatus = JobStatus.PENDING) -> uuid.UUID:
-    """Store a job in the given state."""
+    """Store a job in the given state, through the same claims and ends a runner makes."""
     async with task_session() as session:
         job = await service.create_job(session, kind=kind, params={"n": 1})
-        if status is not JobStatus.PENDING:
-            await service.start_job(session, job_id=job.id)
+        if status is JobStatus.PENDING:
+            return job.id
+        await service.claim_job(
+            session, job_id=job.id, owner="test", lease_seconds=60, max_attempts=3
+        )
+        attempt = service.Attempt(job.id, "test", 1)
         if status is JobStatus.FAILED:
-            await service.fail_job(session, job_id=job.id, error="it broke")
+            await service.finish_attempt(session, attempt=attempt, status=status, error="it broke")
         if status is JobStatus.SUCCEEDED:
-            await service.finish_job(session, job_id=job.id, result={"ok": True})
+            await service.finish_attempt(
+                session, attempt=attempt, status=status, result={"ok": True}
+            )
         return job.id
 
 
@@ -62,3 +68,38 @@ async def test_list_filters_and_paginates(client: AsyncClient) -> None:
 @pytest.mark.parametrize("params", [{"status": "lost"}, {"limit": 0}, {"offset": -1}])
 async def test_bad_filters_are_422(client: AsyncClient, params: dict[str, str | int]) -> None:
     assert (await client.get(API, params=params)).status_code == 422
+
+
+@pytest.mark.usefixtures("sessions")
+async def test_cancel_a_pending_job_at_once(client: AsyncClient) -> None:
+    job_id = await make_job("profiles.import")
+    response = await client.post(f"{API}/{job_id}/cancel")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["error"]) == (
+        "cancelled",
+        "cancelled at the client's request",
+    )
+
+
+@pytest.mark.usefixtures("sessions")
+async def test_cancel_a_running_job_at_its_next_batch(client: AsyncClient) -> None:
+    job_id = await make_job("profiles.import", JobStatus.RUNNING)
+    response = await client.post(f"{API}/{job_id}/cancel")
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["status"], body["cancel_requested"], body["attempts"]) == ("running", True, 1)
+
+
+@pytest.mark.usefixtures("sessions")
+@pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED])
+async def test_cancel_a_finished_job_is_409(client: AsyncClient, status: JobStatus) -> None:
+    job_id = await make_job("profiles.import", status)
+    response = await client.post(f"{API}/{job_id}/cancel")
+    assert response.status_code == 409
+    assert "already finished" in response.json()["detail"]
+
+
+@pytest.mark.usefixtures("sessions")
+async def test_cancel_an_unknown_job_is_404(client: AsyncClient) -> None:
+    response = await client.post(f"{API}/{uuid.uuid4()}/cancel")
+    assert response.status_code == 404

@@ -7,7 +7,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, Integer, String, Text, func
+from sqlalchemy import DateTime, Enum, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,10 +21,25 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job has reached its end (nothing will run it again)."""
+        return self in FINISHED
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+"""Statuses a job never leaves."""
 
 
 class Job(TimestampMixin, Base):
-    """One unit of background work, created by a request and run by the task engine."""
+    """One unit of background work, created by a request and run by the task engine.
+
+    A job held by a process (running, or pending in that process's memory) carries a lease:
+    `lease_owner` and `lease_expires_at`, renewed by the owner's heartbeat. A lease that expires
+    means its owner died; recovery hands the job to another attempt (`attempts` counts them).
+    """
 
     __tablename__ = "jobs"
 
@@ -47,5 +62,17 @@ class Job(TimestampMixin, Base):
     progress_total: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """What the handler's last committed batch saved, for a retry to resume from."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """How many times a process started the job (a crash leaves the count; a hand-back does not)."""
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    """The process holding the job (`host:pid:nonce`); None while it waits in a durable broker."""
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
+    """When the owner's lease runs out unless its heartbeat renews it."""
+    cancel_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """Set by `POST /jobs/{id}/cancel`; the handler stops at its next batch."""
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

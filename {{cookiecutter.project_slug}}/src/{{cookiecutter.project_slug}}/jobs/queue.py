@@ -14,6 +14,9 @@ from {{ cookiecutter.project_slug }}.jobs.models import Job
 from {{ cookiecutter.project_slug }}.jobs.runner import Enqueuer
 
 logger = logging.getLogger(__name__)
+SUBMIT_LEASE_SECONDS = 60.0
+"""Until a process takes the job (its heartbeat or a claim), it is recoverable after this:
+covers a web process that dies between the commit and the hand-over to the task engine."""
 
 
 class TaskEngineUnavailableError(DomainError):
@@ -36,14 +39,17 @@ async def submit_job(
     """Create a job, commit it, and enqueue its id (routers only: this ends the transaction).
 
     The commit comes first so that whoever runs the job can read its row. If the task engine
-    refuses the job, the job is marked failed and the client gets a 503.
+    refuses the job, the job is marked failed and the client gets a 503. If this process dies
+    between the commit and the hand-over, the job's short unowned lease lets recovery send it.
     """
-    job = await service.create_job(session, kind=kind, params=params)
+    job = await service.create_job(
+        session, kind=kind, params=params, lease_seconds=SUBMIT_LEASE_SECONDS
+    )
     await session.commit()
     try:
         await enqueue(job.id)
     except Exception as exc:
-        logger.exception("could not enqueue job %s", job.id)
+        logger.warning("could not enqueue job %s: %s", job.id, exc)
         await service.fail_job(session, job_id=job.id, error=f"could not enqueue: {exc}")
         await session.commit()
         raise TaskEngineUnavailableError("the task engine is unavailable; try again later") from exc

@@ -1,20 +1,26 @@
 """Run one job through its handler, with the job's state kept true whatever happens.
 
 Handlers receive IDs and parameters, open their sessions with `task_session()`, commit per batch
-and report progress in the same transaction as the batch. `run_job` marks the job running, then
-succeeded with the handler's result, or failed with a readable error; a failing batch's
-transaction is rolled back by `task_session()`, so no half-written batch and no open transaction
-is left behind.
+and report progress in the same transaction as the batch. `run_job` claims the job (a lease held
+by this process and renewed by its heartbeat), runs the handler under the kind's timeout, and
+records the outcome: succeeded with the handler's result, failed with a readable error, or
+cancelled. A failing batch's transaction is rolled back by `task_session()`, so no half-written
+batch and no open transaction is left behind. A process that dies mid-job leaves a lease that
+expires; recovery (`recover_once`, run by every process that runs jobs) retries the job from
+its last committed batch, up to `JOB_MAX_ATTEMPTS` starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -23,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from {{ cookiecutter.project_slug }}.db import task_session
 from {{ cookiecutter.project_slug }}.errors import DomainError
 from {{ cookiecutter.project_slug }}.jobs import service
+from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
+from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim, Progress
 from {{ cookiecutter.project_slug }}.outbound.client import (
     OutboundConfig,
     build_client,
@@ -36,13 +44,39 @@ class JobError(Exception):
     """A failure the job's user can read and act on: its message becomes the job's `error`."""
 
 
+class JobStopped(Exception):  # noqa: N818 -- a signal to stop, not an error of the handler
+    """Raised by `JobContext.progress` to end the handler at a batch boundary."""
+
+
+class JobCancelledError(JobStopped):
+    """A client cancelled the job: the handler stops, the batch in flight is rolled back."""
+
+
+class LeaseLostError(JobStopped):
+    """This attempt no longer holds the job (another process took it over): stop writing."""
+
+
+def new_owner() -> str:
+    """A name for this process's leases: host, pid and a nonce (pids are reused)."""
+    return f"{socket.gethostname()[:150]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 @dataclass(frozen=True)
 class JobResources:
-    """What jobs of one process share: the settings and the one outbound HTTP client."""
+    """What the jobs of one process share: settings, the outbound client, the lease owner name,
+    the slots that bound how many jobs run at once, and the jobs waiting in its memory."""
 
     settings: Settings
     http: httpx.AsyncClient
     outbound: OutboundConfig
+    owner: str = field(default_factory=new_owner)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    waiting: set[uuid.UUID] = field(default_factory=set)
+    """Pending jobs queued in this process's memory (renewed by its heartbeat until claimed)."""
+    running: set[asyncio.Task[Any]] = field(default_factory=set)
+    """The tasks running claimed jobs, cancelled at shutdown so that they hand their jobs back."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set at shutdown: no new job is claimed after it."""
 
 
 @asynccontextmanager
@@ -50,20 +84,54 @@ async def job_resources(settings: Settings) -> AsyncIterator[JobResources]:
     """Open the shared outbound client for the jobs of this process; close it on exit."""
     config = OutboundConfig.from_settings(settings)
     async with build_client(config) as http:
-        yield JobResources(settings=settings, http=http, outbound=config)
+        yield JobResources(
+            settings=settings,
+            http=http,
+            outbound=config,
+            slots=asyncio.Semaphore(settings.job_concurrency),
+        )
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler gets: the job's id and parameters, shared resources, progress reports."""
+    """What a handler gets: the job's id and parameters, shared resources, progress reports.
+
+    `attempt` is 1 on the first run and counts up when a crashed run is retried; `checkpoint`
+    is what the last committed batch of an earlier attempt saved (empty at first), so a retry
+    can resume where the committed work ends.
+    """
 
     job_id: uuid.UUID
     params: Mapping[str, Any]
     resources: JobResources
+    attempt: int = 1
+    checkpoint: Mapping[str, Any] = field(default_factory=dict)
 
-    async def progress(self, session: AsyncSession, *, done: int, total: int | None = None) -> None:
-        """Record progress inside the handler's current batch transaction."""
-        await service.report_progress(session, job_id=self.job_id, done=done, total=total)
+    async def progress(
+        self,
+        session: AsyncSession,
+        *,
+        done: int,
+        total: int | None = None,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record progress (and a checkpoint) inside the handler's current batch transaction.
+
+        Also renews the lease. Raises `JobCancelledError` when a client cancelled the job and
+        `LeaseLostError` when another process took it over; either rolls the batch back.
+        """
+        outcome = await service.report_progress(
+            session,
+            attempt=Attempt(self.job_id, self.resources.owner, self.attempt),
+            done=done,
+            total=total,
+            checkpoint=checkpoint,
+            lease_seconds=self.resources.settings.job_lease_seconds,
+        )
+        if outcome is Progress.LEASE_LOST:
+            raise LeaseLostError(f"job {self.job_id} attempt {self.attempt} lost its lease")
+        if outcome is Progress.CANCEL_REQUESTED:
+            raise JobCancelledError("cancelled at the client's request")
 
 
 JobHandler = Callable[[JobContext], Awaitable[dict[str, Any]]]
@@ -86,35 +154,218 @@ def describe(exc: BaseException) -> str:
 async def run_job(
     job_id: uuid.UUID, handlers: Mapping[str, JobHandler], resources: JobResources
 ) -> None:
-    """Claim the pending job, run its handler, and record the outcome."""
+    """Wait for a free slot, claim the job, run its handler, and record the outcome."""
+    async with resources.slots:
+        if resources.stopping.is_set():
+            return  # still pending under this process's lease, handed back at shutdown
+        resources.waiting.discard(job_id)
+        context, kind = await _claim(job_id, resources)
+        if context is None:
+            return
+        current = asyncio.current_task()
+        if current is not None:
+            resources.running.add(current)
+        try:
+            await _run_attempt(context, kind, handlers.get(kind))
+        finally:
+            if current is not None:
+                resources.running.discard(current)
+
+
+async def _claim(job_id: uuid.UUID, resources: JobResources) -> tuple[JobContext | None, str]:
+    """Claim the job for a new attempt; log why not when another holder or its end wins."""
+    settings = resources.settings
     async with task_session() as session:
-        job = await service.start_job(session, job_id=job_id)
-        context = (
-            None
-            if job is None
-            else JobContext(job_id=job.id, params=dict(job.params), resources=resources)
+        claim, job = await service.claim_job(
+            session,
+            job_id=job_id,
+            owner=resources.owner,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
         )
-        kind = None if job is None else job.kind
-    if context is None:
-        logger.info("job %s is not pending (already run or taken); skipping", job_id)
-        return
+    if claim is Claim.CLAIMED and job is not None:
+        if job.attempts > 1:
+            logger.warning("job %s (%s): attempt %d, resuming", job.id, job.kind, job.attempts)
+        context = JobContext(
+            job_id=job.id,
+            params=dict(job.params),
+            resources=resources,
+            attempt=job.attempts,
+            checkpoint=dict(job.checkpoint or {}),
+        )
+        return context, job.kind
+    if claim is Claim.EXHAUSTED:
+        logger.warning(
+            "job %s failed: %s", job_id, service.interrupted_message(settings.job_max_attempts)
+        )
+    elif claim is Claim.HELD and job is not None:
+        logger.info(
+            "job %s is running under %s's live lease; not taking it over", job_id, job.lease_owner
+        )
+    else:
+        logger.info("job %s not run: %s", job_id, claim.value)
+    return None, ""
+
+
+async def _run_attempt(context: JobContext, kind: str, handler: JobHandler | None) -> None:
+    """Run one attempt and record how it ended."""
+    attempt = Attempt(context.job_id, context.resources.owner, context.attempt)
+    timeout = context.resources.settings.job_timeout_for(kind)
+    deadline = asyncio.timeout(timeout)
     try:
-        handler = handlers.get(kind or "")
         if handler is None:
             raise JobError(f"no handler for job kind {kind!r}")
-        result = await handler(context)
-    except asyncio.CancelledError:
-        await asyncio.shield(_fail(job_id, "interrupted: the process running it shut down"))
-        raise
-    except Exception as exc:
-        logger.exception("job %s (%s) failed", job_id, kind)
-        await _fail(job_id, describe(exc))
+        async with deadline:
+            result = await handler(context)
+    except JobCancelledError as exc:
+        logger.info("job %s (%s) cancelled", context.job_id, kind)
+        await _end(attempt, JobStatus.CANCELLED, error=str(exc))
         return
-    async with task_session() as session:
-        await service.finish_job(session, job_id=job_id, result=result)
-    logger.info("job %s (%s) succeeded", job_id, kind)
+    except LeaseLostError:
+        logger.warning(
+            "job %s (%s): another process took it over; this attempt stops", context.job_id, kind
+        )
+        return
+    except TimeoutError as exc:
+        if not deadline.expired():  # raised by the handler's own code, not our deadline
+            logger.exception("job %s (%s) failed with an internal error", context.job_id, kind)
+            await _end(attempt, JobStatus.FAILED, error=describe(exc))
+            return
+        error = f"timed out: the job ran longer than {timeout:g} s (JOB_TIMEOUT_SECONDS)"
+        logger.warning("job %s (%s) failed: %s", context.job_id, kind, error)
+        await _end(attempt, JobStatus.FAILED, error=error)
+        return
+    except asyncio.CancelledError:
+        # The process is shutting down: hand the job back for another process to resume.
+        await asyncio.shield(_release(attempt))
+        raise
+    except (JobError, DomainError) as exc:
+        logger.warning("job %s (%s) failed: %s", context.job_id, kind, describe(exc))
+        await _end(attempt, JobStatus.FAILED, error=describe(exc))
+        return
+    except Exception as exc:
+        logger.exception("job %s (%s) failed with an internal error", context.job_id, kind)
+        await _end(attempt, JobStatus.FAILED, error=describe(exc))
+        return
+    await _end(attempt, JobStatus.SUCCEEDED, result=result)
+    logger.info("job %s (%s) succeeded", context.job_id, kind)
 
 
-async def _fail(job_id: uuid.UUID, error: str) -> None:
+async def _end(
+    attempt: Attempt,
+    status: JobStatus,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Record the attempt's outcome, unless another attempt took the job over meanwhile."""
     async with task_session() as session:
-        await service.fail_job(session, job_id=job_id, error=error)
+        ended = await service.finish_attempt(
+            session, attempt=attempt, status=status, result=result, error=error
+        )
+    if not ended:
+        logger.warning(
+            "job %s attempt %d ended (%s) after losing its lease; outcome not recorded",
+            attempt.job_id,
+            attempt.number,
+            status.value,
+        )
+
+
+async def _release(attempt: Attempt) -> None:
+    """Hand the job back at shutdown; a failure here only delays recovery until the lease ends."""
+    try:
+        async with task_session() as session:
+            released = await service.release_attempt(session, attempt=attempt)
+    except Exception:
+        logger.exception(
+            "job %s: could not hand it back; it is retried when its lease expires", attempt.job_id
+        )
+        return
+    if released:
+        logger.warning(
+            "job %s handed back unfinished at shutdown; it resumes elsewhere", attempt.job_id
+        )
+
+
+async def heartbeat_once(resources: JobResources) -> int:
+    """Renew the leases of every job this process holds (running, or waiting in its memory)."""
+    async with task_session() as session:
+        return await service.renew_leases(
+            session,
+            owner=resources.owner,
+            lease_seconds=resources.settings.job_lease_seconds,
+            waiting=set(resources.waiting),
+        )
+
+
+async def recover_once(
+    resources: JobResources, enqueue: Enqueuer, *, holds_in_memory: bool
+) -> service.Recovered:
+    """Re-send the jobs whose holder died, fail those out of attempts; return what it did.
+
+    With `holds_in_memory` (the in-memory engine) re-sent jobs wait in this process's memory
+    under its lease; otherwise they go back to the durable broker.
+    """
+    settings = resources.settings
+    async with task_session() as session:
+        recovered = await service.recover_jobs(
+            session,
+            owner=resources.owner,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+            holds_in_memory=holds_in_memory,
+        )
+    for job_id in recovered.failed:
+        logger.warning(
+            "job %s failed: %s", job_id, "interrupted on every attempt (JOB_MAX_ATTEMPTS)"
+        )
+    refused: list[uuid.UUID] = []
+    for job_id in recovered.resend:
+        logger.warning("job %s: its holder stopped; sending it again", job_id)
+        if holds_in_memory:
+            resources.waiting.add(job_id)
+        try:
+            await enqueue(job_id)
+        except Exception as exc:
+            logger.warning("job %s: the task engine refused it (%s); retrying later", job_id, exc)
+            refused.append(job_id)
+    if refused:
+        async with task_session() as session:
+            await service.retry_send_soon(session, owner=resources.owner, job_ids=refused)
+    return recovered
+
+
+async def maintain(resources: JobResources, enqueue: Enqueuer, *, holds_in_memory: bool) -> None:
+    """Heartbeat and recovery, every third of a lease, until cancelled; errors are survived."""
+    interval = resources.settings.job_lease_seconds / 3
+    while True:
+        try:
+            await heartbeat_once(resources)
+            await recover_once(resources, enqueue, holds_in_memory=holds_in_memory)
+        except Exception as exc:  # the database may be restarting: try again next round
+            logger.warning("job heartbeat/recovery failed (%s); retrying", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
+async def hand_back_waiting(resources: JobResources) -> None:
+    """At shutdown: expire the leases of jobs still waiting in memory, so others take them now."""
+    try:
+        async with task_session() as session:
+            await service.hand_back_waiting(session, owner=resources.owner)
+    except Exception:
+        logger.exception("could not hand back waiting jobs; they are retried when leases expire")
+
+
+async def stop_running(resources: JobResources, grace: float) -> None:
+    """Claim no more jobs; give running ones `grace` seconds, then cancel them (handed back)."""
+    resources.stopping.set()
+    running = set(resources.running)
+    if not running:
+        return
+    _, unfinished = await asyncio.wait(running, timeout=grace)
+    if unfinished:
+        logger.warning("handing back %d unfinished job(s) at shutdown", len(unfinished))
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*unfinished, return_exceptions=True)

@@ -35,6 +35,10 @@ class JobRead(BaseModel):
     progress: JobProgress
     error: str | None
     result: dict[str, Any] | None
+    attempts: int
+    """Times a process started the job; above 1 when a crashed attempt was retried."""
+    cancel_requested: bool
+    """A client asked to cancel; the handler stops at its next batch."""
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -49,6 +53,8 @@ class JobRead(BaseModel):
             progress=JobProgress(done=job.progress_done, total=job.progress_total),
             error=job.error,
             result=job.result,
+            attempts=job.attempts,
+            cancel_requested=job.cancel_requested_at is not None,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

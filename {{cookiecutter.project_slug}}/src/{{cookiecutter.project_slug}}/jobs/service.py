@@ -1,24 +1,104 @@
-"""Job state changes. They use the caller's session; the caller owns the transaction."""
+"""Job state changes. They use the caller's session; the caller owns the transaction.
+
+A job's life: `pending` (in a broker, or in a process's memory) -> `running` (claimed by one
+process, which holds a lease it renews) -> `succeeded`, `failed` or `cancelled`. Every change made
+on behalf of a running attempt is fenced by the owner and the attempt number, so a process that
+lost its lease (it stalled, another took the job over) can no longer write to the job.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.project_slug }}.errors import NotFoundError
-from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
+from {{ cookiecutter.project_slug }}.errors import ConflictError, NotFoundError
+from {{ cookiecutter.project_slug }}.jobs.models import FINISHED, Job, JobStatus
 
 MAX_ERROR_LENGTH = 2000
+HELD = (JobStatus.PENDING, JobStatus.RUNNING)
+STALE_FACTOR = 10
+"""A pending job handed to a durable broker is re-sent when unclaimed for this many leases."""
 
 
-async def create_job(session: AsyncSession, *, kind: str, params: dict[str, Any]) -> Job:
-    """Add a pending job; flush so its id is known."""
-    job = Job(kind=kind, params=params, status=JobStatus.PENDING, progress_done=0)
+class Claim(enum.Enum):
+    """What `claim_job` found."""
+
+    CLAIMED = "claimed"
+    MISSING = "missing"
+    FINISHED = "finished"
+    HELD = "held"  # running under another owner's live lease
+    CANCELLED = "cancelled"  # a cancel was requested while it waited
+    EXHAUSTED = "exhausted"  # interrupted JOB_MAX_ATTEMPTS times: now failed
+
+
+class Progress(enum.Enum):
+    """What `report_progress` found."""
+
+    OK = "ok"
+    CANCEL_REQUESTED = "cancel_requested"
+    LEASE_LOST = "lease_lost"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One process's run of a job: the fence every write of that run carries."""
+
+    job_id: uuid.UUID
+    owner: str
+    number: int
+
+
+def _lease(seconds: float) -> ColumnElement[dt.datetime]:
+    """`now() + seconds`, computed by the database (one clock for every process)."""
+    return func.now() + dt.timedelta(seconds=seconds)
+
+
+def _fenced(attempt: Attempt) -> ColumnElement[bool]:
+    """Rows still held by `attempt`: the same owner, the same attempt, still running."""
+    return and_(
+        Job.id == attempt.job_id,
+        Job.lease_owner == attempt.owner,
+        Job.attempts == attempt.number,
+        Job.status == JobStatus.RUNNING,
+    )
+
+
+def interrupted_message(attempts: int) -> str:
+    """The error of a job that crashed (or was killed) on every attempt."""
+    times = "once" if attempts == 1 else f"{attempts} times"
+    return (
+        f"interrupted {times}: the process running it stopped before it finished "
+        "(killed, out of memory or lost its database connection); see JOB_MAX_ATTEMPTS"
+    )
+
+
+async def create_job(
+    session: AsyncSession,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    lease_seconds: float | None = None,
+) -> Job:
+    """Add a pending job; flush so its id is known.
+
+    `lease_seconds` gives the job an unowned lease: if no process has claimed or renewed it by
+    then (the submitting process died before the job reached the task engine), recovery
+    re-sends it.
+    """
+    job = Job(kind=kind, params=params, status=JobStatus.PENDING, progress_done=0, attempts=0)
     session.add(job)
     await session.flush()
+    if lease_seconds is not None:
+        await session.execute(
+            update(Job).where(Job.id == job.id).values(lease_expires_at=_lease(lease_seconds))
+        )
     return job
 
 
@@ -51,39 +131,283 @@ async def list_jobs(
     return list(rows), total or 0
 
 
-async def start_job(session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
-    """Move a pending job to running; None if it is not pending (already taken or finished)."""
-    return await session.scalar(
+async def claim_job(
+    session: AsyncSession,
+    *,
+    job_id: uuid.UUID,
+    owner: str,
+    lease_seconds: float,
+    max_attempts: int,
+) -> tuple[Claim, Job | None]:
+    """Take a pending job, or a running one whose owner's lease expired, for a new attempt.
+
+    The row is locked while deciding, so two processes never claim the same attempt. A job
+    that has used up its attempts is failed here, and one whose cancel was requested is
+    cancelled, instead of being run again.
+    """
+    expired = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < func.now())
+    row = (
+        await session.execute(
+            select(Job, expired.label("expired"))
+            .where(Job.id == job_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if row is None:
+        return Claim.MISSING, None
+    job, lease_expired = row
+    if job.status in FINISHED:
+        return Claim.FINISHED, job
+    if job.status is JobStatus.RUNNING and not lease_expired:
+        return Claim.HELD, job
+    if job.cancel_requested_at is not None:
+        await _end(session, job.id, JobStatus.CANCELLED, "cancelled at the client's request")
+        return Claim.CANCELLED, job
+    if job.attempts >= max_attempts:
+        await _end(session, job.id, JobStatus.FAILED, interrupted_message(job.attempts))
+        return Claim.EXHAUSTED, job
+    claimed = await session.scalar(
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.PENDING)
-        .values(status=JobStatus.RUNNING, started_at=func.now())
+        .where(Job.id == job_id)
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            lease_owner=owner,
+            lease_expires_at=_lease(lease_seconds),
+            started_at=func.coalesce(Job.started_at, func.now()),
+        )
         .returning(Job)
+        .execution_options(populate_existing=True)
+    )
+    return Claim.CLAIMED, claimed
+
+
+async def _end(session: AsyncSession, job_id: uuid.UUID, status: JobStatus, error: str) -> None:
+    """Finish a job that is not running under a live lease (no fence needed: the row is locked)."""
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            status=status,
+            error=error[:MAX_ERROR_LENGTH],
+            finished_at=func.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     )
 
 
 async def report_progress(
-    session: AsyncSession, *, job_id: uuid.UUID, done: int, total: int | None = None
-) -> None:
-    """Record how much of the job is done (in the same transaction as the work itself)."""
-    values: dict[str, Any] = {"progress_done": done}
+    session: AsyncSession,
+    *,
+    attempt: Attempt,
+    done: int,
+    total: int | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    lease_seconds: float,
+) -> Progress:
+    """Record progress (and the checkpoint) in the batch's transaction; renew the lease.
+
+    Returns `LEASE_LOST` when the attempt no longer holds the job (the caller must roll the
+    batch back) and `CANCEL_REQUESTED` when a client asked to cancel it.
+    """
+    values: dict[str, Any] = {"progress_done": done, "lease_expires_at": _lease(lease_seconds)}
     if total is not None:
         values["progress_total"] = total
-    await session.execute(update(Job).where(Job.id == job_id).values(**values))
+    if checkpoint is not None:
+        values["checkpoint"] = dict(checkpoint)
+    row = (
+        await session.execute(
+            update(Job).where(_fenced(attempt)).values(**values).returning(Job.cancel_requested_at)
+        )
+    ).one_or_none()
+    if row is None:
+        return Progress.LEASE_LOST
+    return Progress.OK if row.cancel_requested_at is None else Progress.CANCEL_REQUESTED
 
 
-async def finish_job(session: AsyncSession, *, job_id: uuid.UUID, result: dict[str, Any]) -> None:
-    """Mark the job succeeded with its result."""
-    await session.execute(
+async def finish_attempt(
+    session: AsyncSession,
+    *,
+    attempt: Attempt,
+    status: JobStatus,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> bool:
+    """End the job with `status`, if `attempt` still holds it; False when its lease was lost."""
+    finished = await session.scalar(
         update(Job)
-        .where(Job.id == job_id)
-        .values(status=JobStatus.SUCCEEDED, result=result, finished_at=func.now())
+        .where(_fenced(attempt))
+        .values(
+            status=status,
+            result=result,
+            error=None if error is None else error[:MAX_ERROR_LENGTH],
+            finished_at=func.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(Job.id)
     )
+    return finished is not None
+
+
+async def release_attempt(session: AsyncSession, *, attempt: Attempt) -> bool:
+    """Hand a running job back unfinished (graceful shutdown), without using up an attempt.
+
+    It becomes pending with an already expired lease, so the next recovery round of any
+    process re-sends it at once.
+    """
+    released = await session.scalar(
+        update(Job)
+        .where(_fenced(attempt))
+        .values(
+            status=JobStatus.PENDING,
+            attempts=Job.attempts - 1,
+            lease_expires_at=func.now(),
+        )
+        .returning(Job.id)
+    )
+    return released is not None
 
 
 async def fail_job(session: AsyncSession, *, job_id: uuid.UUID, error: str) -> None:
-    """Mark the job failed with a readable error."""
+    """Mark a job that no process runs yet as failed (the task engine refused it)."""
+    await _end(session, job_id, JobStatus.FAILED, error)
+
+
+async def renew_leases(
+    session: AsyncSession,
+    *,
+    owner: str,
+    lease_seconds: float,
+    waiting: Collection[uuid.UUID] = (),
+) -> int:
+    """The owner's heartbeat: extend its leases, and take the jobs waiting in its memory.
+
+    Covers the jobs it runs and the pending ones in `waiting` (queued in this process's memory
+    until a slot frees up). Returns how many leases it holds.
+    """
+    held = and_(Job.lease_owner == owner, Job.status.in_(HELD))
+    if waiting:
+        held = or_(held, and_(Job.id.in_(list(waiting)), Job.status == JobStatus.PENDING))
+    result = await session.execute(
+        update(Job)
+        .where(held)
+        .values(lease_owner=owner, lease_expires_at=_lease(lease_seconds))
+        .returning(Job.id)
+    )
+    return len(result.all())
+
+
+async def hand_back_waiting(session: AsyncSession, *, owner: str) -> None:
+    """Expire the leases of pending jobs in the owner's memory (it is shutting down)."""
     await session.execute(
         update(Job)
-        .where(Job.id == job_id)
-        .values(status=JobStatus.FAILED, error=error[:MAX_ERROR_LENGTH], finished_at=func.now())
+        .where(Job.lease_owner == owner, Job.status == JobStatus.PENDING)
+        .values(lease_expires_at=func.now())
     )
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What one recovery round did."""
+
+    resend: Sequence[uuid.UUID]
+    failed: Sequence[uuid.UUID]
+    cancelled: Sequence[uuid.UUID]
+
+
+async def recover_jobs(
+    session: AsyncSession,
+    *,
+    owner: str,
+    lease_seconds: float,
+    max_attempts: int,
+    holds_in_memory: bool,
+    limit: int = 100,
+) -> Recovered:
+    """Find jobs whose holder died and decide their fate: re-send, fail or cancel.
+
+    - running with an expired lease: the process running it died. Re-sent for another attempt,
+      or failed once it was interrupted `max_attempts` times, or cancelled if that was asked.
+    - pending with an expired lease held by a process: it died with the job in its memory.
+    - pending with no owner (handed to a durable broker) unclaimed for `STALE_FACTOR` leases:
+      re-sent in case the broker lost the message (duplicates are harmless: claims are atomic).
+      An in-memory engine owns no durable broker, so there any expired pending job is re-sent.
+    Re-sent jobs become pending with a fresh lease: owned by `owner` when `holds_in_memory`
+    (its heartbeat keeps them), unowned otherwise. Rows other processes are deciding on are
+    skipped (`SKIP LOCKED`). The caller commits, then sends the `resend` ids.
+    """
+    expired = Job.lease_expires_at < func.now()
+    stale = Job.lease_expires_at < func.now() - dt.timedelta(
+        seconds=lease_seconds * (STALE_FACTOR - 1)
+    )
+    unowned_pending = and_(Job.status == JobStatus.PENDING, Job.lease_owner.is_(None))
+    candidates = or_(
+        and_(Job.status == JobStatus.RUNNING, or_(expired, Job.lease_expires_at.is_(None))),
+        and_(Job.status == JobStatus.PENDING, Job.lease_owner.is_not(None), expired),
+        and_(unowned_pending, expired if holds_in_memory else stale),
+    )
+    rows = (
+        await session.execute(
+            select(Job.id, Job.status, Job.attempts, Job.cancel_requested_at)
+            .where(candidates)
+            .order_by(Job.lease_expires_at.nulls_first())
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    resend: list[uuid.UUID] = []
+    failed: list[uuid.UUID] = []
+    cancelled: list[uuid.UUID] = []
+    for job_id, status, attempts, cancel_requested_at in rows:
+        if cancel_requested_at is not None:
+            await _end(session, job_id, JobStatus.CANCELLED, "cancelled at the client's request")
+            cancelled.append(job_id)
+        elif status is JobStatus.RUNNING and attempts >= max_attempts:
+            await _end(session, job_id, JobStatus.FAILED, interrupted_message(attempts))
+            failed.append(job_id)
+        else:
+            resend.append(job_id)
+    if resend:
+        await session.execute(
+            update(Job)
+            .where(Job.id.in_(resend))
+            .values(
+                status=JobStatus.PENDING,
+                lease_owner=owner if holds_in_memory else None,
+                lease_expires_at=_lease(lease_seconds),
+            )
+        )
+    return Recovered(resend=resend, failed=failed, cancelled=cancelled)
+
+
+async def retry_send_soon(
+    session: AsyncSession, *, owner: str, job_ids: Collection[uuid.UUID]
+) -> None:
+    """Mark pending jobs the broker refused as expired, so the next recovery round re-sends them."""
+    await session.execute(
+        update(Job)
+        .where(Job.id.in_(list(job_ids)), Job.status == JobStatus.PENDING)
+        .values(lease_owner=owner, lease_expires_at=func.now())
+    )
+
+
+async def request_cancel(session: AsyncSession, *, job_id: uuid.UUID) -> Job:
+    """Cancel a job: at once if it has not started, at its next batch if it runs.
+
+    Raises `NotFoundError` for an unknown job and `ConflictError` for a finished one.
+    """
+    job = await session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None:
+        raise NotFoundError(f"job {job_id} not found")
+    if job.status in FINISHED:
+        raise ConflictError(f"job {job_id} already finished ({job.status.value})")
+    if job.status is JobStatus.PENDING:
+        await _end(session, job.id, JobStatus.CANCELLED, "cancelled at the client's request")
+    elif job.cancel_requested_at is None:
+        await session.execute(
+            update(Job).where(Job.id == job.id).values(cancel_requested_at=func.now())
+        )
+    return await get_job(session, job_id=job_id)

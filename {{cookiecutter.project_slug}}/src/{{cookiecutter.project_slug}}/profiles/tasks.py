@@ -25,11 +25,18 @@ KIND = "profiles.import"
 
 async def import_profiles(context: JobContext) -> dict[str, Any]:
     """Create the job's profiles in one transaction; report progress in the same one."""
+    if "imported" in context.checkpoint:  # an earlier attempt committed it, then was interrupted
+        return {"imported": int(context.checkpoint["imported"])}
     data = ProfileImport.model_validate(context.params)
     try:
         async with task_session() as session:
             imported = await service.import_profiles(session, data=data.profiles)
-            await context.progress(session, done=imported, total=len(data.profiles))
+            await context.progress(
+                session,
+                done=imported,
+                total=len(data.profiles),
+                checkpoint={"imported": imported},
+            )
     except IntegrityError as exc:
         detail = conflict_detail(exc)
         if detail is None:
