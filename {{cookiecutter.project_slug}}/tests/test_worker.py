@@ -20,14 +20,23 @@ import redis.asyncio as redis
 {%- endif %}
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
-from sqlalchemy import text
+from sqlalchemy import {{ "func, select, " if cookiecutter.include_sitemaps }}text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
+{%- if cookiecutter.include_sitemaps %}
+from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapURL
+{%- endif %}
 
 from tests.conftest import unavailable
+{%- if cookiecutter.include_sitemaps %}
+from tests.localserver import LocalServer
+{%- endif %}
 from tests.serving import WORKER_ARGS, service_environment
+{%- if cookiecutter.include_sitemaps %}
+from tests.sitemaps.test_crash import CHILDREN, URLS_PER_CHILD, slow_sitemap
+{%- endif %}
 {% if cookiecutter.task_engine == "redis" %}
 ENGINE = "redis"
 """`TASK_BROKER` of the worker tests; its URL setting is `REDIS_URL`."""
@@ -95,39 +104,54 @@ async def remove_queue(url: str, queue: str) -> None:
 {%- endif %}
 
 
-@pytest.fixture
-def worker(
-    broker_settings: Settings, broker_url: str, tmp_path: Path
-) -> Iterator[subprocess.Popen[str]]:
-    """A `taskiq worker` process with the same settings, as on another host."""
+def start_worker(
+    settings: Settings, broker_url: str, log: Path, **extra: str
+) -> subprocess.Popen[str]:
+    """Start a `taskiq worker` process with the same settings, as on another host."""
     env = service_environment(
-        broker_settings.get_db_url(),
+        settings.get_db_url(),
         LOG_LEVEL="INFO",
         TASK_BROKER=ENGINE,
         **{f"{ENGINE.upper()}_URL": broker_url},
-        TASK_QUEUE_NAME=broker_settings.task_queue_name,
-        OUTBOUND_ALLOWLIST=broker_settings.outbound_allowlist,
+        TASK_QUEUE_NAME=settings.task_queue_name,
+        OUTBOUND_ALLOWLIST=settings.outbound_allowlist,
+        **extra,
     )
-    log = tmp_path / "worker.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
+    with log.open("a") as output:
+        return subprocess.Popen(
             [sys.executable, *WORKER_ARGS, "--workers", "1"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,
+            start_new_session=True,  # its own process group: kill the worker and its children
         )
-        try:
-            yield process
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-    print(log.read_text())  # shown by pytest when the test failed
+
+
+def stop_worker(process: subprocess.Popen[str]) -> None:
+    """SIGTERM the worker's process group; SIGKILL it if it does not stop."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+def worker(
+    broker_settings: Settings, broker_url: str, tmp_path: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """A `taskiq worker` process with the same settings, as on another host."""
+    log = tmp_path / "worker.log"
+    process = start_worker(broker_settings, broker_url, log)
+    try:
+        yield process
+    finally:
+        stop_worker(process)
+        print(log.read_text())  # shown by pytest when the test failed
 
 
 @pytest.fixture
@@ -146,7 +170,7 @@ async def wait_for(client: AsyncClient, job_id: str, seconds: float = 60) -> dic
     async with asyncio.timeout(seconds):
         while True:
             job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
-            if job["status"] in {"succeeded", "failed"}:
+            if job["status"] in {"succeeded", "failed", "cancelled"}:
                 return job  # type: ignore[no-any-return]
             await asyncio.sleep(0.2)
 
@@ -184,3 +208,79 @@ async def test_a_failing_job_is_marked_failed_by_the_worker(
             )
         )
     assert stuck == 0, "the failed job left a transaction open"
+
+{%- if cookiecutter.include_sitemaps %}
+
+
+async def wait_for_progress(client: AsyncClient, job_id: str, *, attempt: int, done: int) -> None:
+    """Poll until the job's attempt `attempt` has stored at least `done` URLs."""
+    async with asyncio.timeout(60):
+        while True:
+            job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
+            if job["attempts"] == attempt and job["progress"]["done"] >= done:
+                return
+            await asyncio.sleep(0.05)
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the worker and its children: no shutdown code runs, nothing is acknowledged."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+async def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost(
+    live_client: AsyncClient,
+    broker_settings: Settings,
+    broker_url: str,
+    site: LocalServer,
+    tmp_path: Path,
+    engine: AsyncEngine,
+) -> None:
+    log = tmp_path / "workers.log"
+    response = await live_client.post("/api/v1/sitemaps", json={"url": slow_sitemap(site)})
+    job_id = response.json()["job_id"]
+    first = start_worker(broker_settings, broker_url, log, JOB_LEASE_SECONDS="2")
+    try:
+        await wait_for_progress(live_client, job_id, attempt=1, done=2 * URLS_PER_CHILD)
+        kill(first)
+        second = start_worker(broker_settings, broker_url, log, JOB_LEASE_SECONDS="2")
+        try:
+            job = await wait_for(live_client, job_id, seconds=120)
+        finally:
+            stop_worker(second)
+    finally:
+        stop_worker(first)
+        print(log.read_text())
+    assert (job["status"], job["attempts"]) == ("succeeded", 2), job
+    async with engine.connect() as connection:
+        stored = await connection.scalar(select(func.count()).select_from(SitemapURL))
+        distinct = await connection.scalar(select(func.count(func.distinct(SitemapURL.url))))
+    assert stored == distinct == CHILDREN * URLS_PER_CHILD, "every URL stored exactly once"
+
+
+async def test_a_job_killed_on_every_attempt_fails_with_the_count(
+    live_client: AsyncClient,
+    broker_settings: Settings,
+    broker_url: str,
+    site: LocalServer,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "workers.log"
+    limits = {"JOB_LEASE_SECONDS": "2", "JOB_MAX_ATTEMPTS": "2"}
+    response = await live_client.post("/api/v1/sitemaps", json={"url": slow_sitemap(site)})
+    job_id = response.json()["job_id"]
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        for attempt in (1, 2):
+            workers.append(start_worker(broker_settings, broker_url, log, **limits))
+            await wait_for_progress(live_client, job_id, attempt=attempt, done=URLS_PER_CHILD)
+            kill(workers[-1])
+        workers.append(start_worker(broker_settings, broker_url, log, **limits))
+        job = await wait_for(live_client, job_id, seconds=60)
+    finally:
+        for process in workers:
+            stop_worker(process)
+        print(log.read_text())
+    assert (job["status"], job["attempts"]) == ("failed", 2), job
+    assert str(job["error"]).startswith("interrupted 2 times: the process running it stopped")
+{%- endif %}

@@ -1,7 +1,7 @@
 """Leases: a job survives the death of the process running it, and stops when told to.
 
 These tests play the dead or competing processes by claiming jobs under other owner names and
-expiring leases in the database; `tests/jobs/test_crash.py` kills real processes.
+expiring leases in the database; `tests/sitemaps/test_crash.py` kills real processes.
 """
 
 from __future__ import annotations
