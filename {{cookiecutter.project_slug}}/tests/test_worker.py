@@ -119,7 +119,7 @@ def start_worker(
     )
     with log.open("a") as output:
         return subprocess.Popen(
-            [sys.executable, *WORKER_ARGS, "--workers", "1"],
+            [sys.executable, *WORKER_ARGS, "--workers", "1", "--wait-tasks-timeout", "20"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
