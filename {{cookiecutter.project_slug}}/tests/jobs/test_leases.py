@@ -310,7 +310,7 @@ async def test_an_expected_failure_logs_one_warning_line(
     sessions: SessionFactory, resources: JobResources, caplog: pytest.LogCaptureFixture
 ) -> None:
     job_id = await new_job("refuses")
-    with caplog.at_level(logging.INFO, logger="{{ cookiecutter.project_slug }}.jobs.runner"):
+    with caplog.at_level(logging.INFO, logger=run_job.__module__):
         await run_job(job_id, HANDLERS, resources)
 
     records = [record for record in caplog.records if record.levelno >= logging.WARNING]
