@@ -25,6 +25,7 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
     JobHandler,
     JobResources,
     LeaseLostError,
+    heartbeat_once,
     recover_once,
     run_job,
 )
@@ -223,6 +224,28 @@ async def test_an_in_memory_job_of_a_dead_process_is_taken_by_the_recoverer(
     assert sent == [job_id]
     assert job_id in resources.waiting
     assert (await load(sessions, job_id)).lease_owner == resources.owner
+
+
+async def test_a_job_the_broker_refused_is_sent_again_next_round(
+    sessions: SessionFactory, resources: JobResources
+) -> None:
+    job_id = await new_job("resumes")
+    await claim_as(job_id, "dead-process")
+    await expire(job_id)
+    sent: list[uuid.UUID] = []
+
+    async def refuse(job_id: uuid.UUID) -> None:
+        raise ConnectionError("broker not ready")
+
+    async def enqueue(job_id: uuid.UUID) -> None:
+        sent.append(job_id)
+
+    await recover_once(resources, refuse, holds_in_memory=False)
+    await heartbeat_once(resources)  # must not keep the refused job's lease alive
+    await recover_once(resources, enqueue, holds_in_memory=False)
+
+    assert sent == [job_id]
+    assert (await load(sessions, job_id)).status is JobStatus.PENDING
 
 
 async def test_cancel_stops_the_handler_at_its_next_batch(

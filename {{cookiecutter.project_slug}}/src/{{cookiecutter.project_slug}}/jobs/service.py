@@ -22,7 +22,6 @@ from {{ cookiecutter.project_slug }}.errors import ConflictError, NotFoundError
 from {{ cookiecutter.project_slug }}.jobs.models import FINISHED, Job, JobStatus
 
 MAX_ERROR_LENGTH = 2000
-HELD = (JobStatus.PENDING, JobStatus.RUNNING)
 STALE_FACTOR = 10
 """A pending job handed to a durable broker is re-sent when unclaimed for this many leases."""
 
@@ -58,6 +57,11 @@ class Attempt:
 def _lease(seconds: float) -> ColumnElement[dt.datetime]:
     """`now() + seconds`, computed by the database (one clock for every process)."""
     return func.now() + dt.timedelta(seconds=seconds)
+
+
+def _already_expired() -> ColumnElement[dt.datetime]:
+    """A lease end in the past, so that the next recovery round of any process takes the job."""
+    return func.now() - dt.timedelta(seconds=1)
 
 
 def _fenced(attempt: Attempt) -> ColumnElement[bool]:
@@ -264,7 +268,7 @@ async def release_attempt(session: AsyncSession, *, attempt: Attempt) -> bool:
         .values(
             status=JobStatus.PENDING,
             attempts=Job.attempts - 1,
-            lease_expires_at=func.now(),
+            lease_expires_at=_already_expired(),
         )
         .returning(Job.id)
     )
@@ -286,9 +290,10 @@ async def renew_leases(
     """The owner's heartbeat: extend its leases, and take the jobs waiting in its memory.
 
     Covers the jobs it runs and the pending ones in `waiting` (queued in this process's memory
-    until a slot frees up). Returns how many leases it holds.
+    until a slot frees up), nothing else: a pending job it merely re-sent to a broker must be
+    able to expire. Returns how many leases it holds.
     """
-    held = and_(Job.lease_owner == owner, Job.status.in_(HELD))
+    held = and_(Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
     if waiting:
         held = or_(held, and_(Job.id.in_(list(waiting)), Job.status == JobStatus.PENDING))
     result = await session.execute(
@@ -305,7 +310,7 @@ async def hand_back_waiting(session: AsyncSession, *, owner: str) -> None:
     await session.execute(
         update(Job)
         .where(Job.lease_owner == owner, Job.status == JobStatus.PENDING)
-        .values(lease_expires_at=func.now())
+        .values(lease_expires_at=_already_expired())
     )
 
 
@@ -390,7 +395,7 @@ async def retry_send_soon(
     await session.execute(
         update(Job)
         .where(Job.id.in_(list(job_ids)), Job.status == JobStatus.PENDING)
-        .values(lease_owner=owner, lease_expires_at=func.now())
+        .values(lease_owner=owner, lease_expires_at=_already_expired())
     )
 
 
