@@ -30,7 +30,7 @@ test: $(INSTALLED) ## Run the template's test suite (bakes, lints and tests gene
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a failure, not a pass"; fi; \
 	  exit $$status
 
-bench: $(INSTALLED) ## Bake a service and benchmark it against raw baselines (docs/performance.md)
+bench: $(INSTALLED) ## Bake a service and benchmark it: raw baselines, hostile sitemaps, memory (docs/performance.md)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and every bake

@@ -4,7 +4,10 @@ Runs in the template's own venv (cookiecutter): it times bakes, builds or reuses
 venv of the generated projects' dependencies (the one the template tests use), and hands over to
 `benchmarks.run` inside that venv with the bake's `src/` on `PYTHONPATH`.
 
-    python -m benchmarks [--quick] [--output bench-results.json] [--database-url URL]
+    python -m benchmarks [--quick] [--output bench-results.json] [--database-url URL] [...]
+
+Other options go to stage 2 (`python -m benchmarks.run --help` lists them), for example
+`--only hostile,memory` or `--memory-jobs 5 --memory-urls 10000`.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def main() -> int:
         default=os.environ.get("TEMPLATE_TEST_DATABASE_URL", DEFAULT_SERVER),
         help="a PostgreSQL server where a throwaway database may be created",
     )
-    args = parser.parse_args()
+    args, stage_2 = parser.parse_known_args()
     bake_seconds = timed_bakes(1 if args.quick else 5)
     out_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=CACHE if CACHE.exists() else None))
     try:
@@ -63,6 +66,7 @@ def main() -> int:
         ]  # fmt: skip
         if args.quick:
             command.append("--quick")
+        command += stage_2
         return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ generated into a project.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import socket
@@ -61,12 +62,21 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
-    """Block until something accepts connections on `host:port`."""
+def wait_for_port(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout: float = 30.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Block until something accepts connections on `host:port` (or `process` exits)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
             return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"the process meant to listen on {port} exited ({process.returncode})"
+            )
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
 
@@ -144,8 +154,97 @@ async def execute(url: str, *statements: str) -> None:
 
 
 def rss_of(pid: int) -> int:
-    """Resident set size of a process, in KiB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Resident set size of a process, in KiB (Linux); 0 once it has gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of a process (children of all its threads, recursively; Linux)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                children = [int(child) for child in (task / "children").read_text().split()]
+                found += children
+                pending += children
+    return found
+
+
+def log(message: str) -> None:
+    """Progress on stderr; the table and JSON are the results."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A running uvicorn process: its base URL, process and log file."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextlib.contextmanager
+def uvicorn_service(
+    ctx: Context,
+    name: str,
+    target: str,
+    extra: Mapping[str, str],
+    *,
+    database_url: str | None = None,
+    defaults_only: bool = False,
+    start_timeout: float = 30.0,
+) -> Iterator[Service]:
+    """Serve `target` with uvicorn, one worker (one process), no access log; stop it after.
+
+    With `defaults_only`, the service sees none of this shell's variables that name one of its
+    settings: it runs on its defaults plus the database, `extra` and a quiet log level.
+    """
+    port = free_port()
+    args = [
+        sys.executable, "-m", "uvicorn", target.format(package=ctx.package), "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    env = ctx.env()
+    if defaults_only:
+        fields = importlib.import_module(f"{ctx.package}.settings").Settings.model_fields
+        env = {name: value for name, value in env.items() if name.lower() not in fields}
+    env.update(
+        DATABASE_URL=database_url or ctx.url(),
+        APP_NAME=f"bench-{name}",
+        BENCH_PACKAGE=ctx.package,
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    log_file = ctx.workdir / f"{name}.log"
+    with background(args, env=env, cwd=ctx.workdir, log=log_file) as process:
+        wait_for_port(port, timeout=start_timeout, process=process)
+        yield Service(f"http://127.0.0.1:{port}", process, log_file)
+
+
+@contextlib.contextmanager
+def uvicorn_server(
+    ctx: Context,
+    name: str,
+    target: str,
+    extra: Mapping[str, str],
+    *,
+    database_url: str | None = None,
+) -> Iterator[str]:
+    """Serve `target` with uvicorn (see `uvicorn_service`); yield its base URL."""
+    with uvicorn_service(ctx, name, target, extra, database_url=database_url) as service:
+        yield service.base

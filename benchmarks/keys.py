@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 # Every figure key the harness must produce (tests/test_bench.py checks them, never a speed).
 EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
     "http": ("raw", "core", "app", "app_statement_cache", "app_no_pre_ping", "app_to_raw"),
@@ -29,9 +31,50 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "sessionlint_to_ruff",
         "sessionlint_to_ruff_1_thread",
     ),
+    "hostile": (
+        "probe_interval_ms",
+        "bomb_wire_bytes",
+        "baseline",
+        "bomb",
+        "bomb_index",
+        "trickle",
+        "worst_p99_ms",
+        "target_p99_ms",
+    ),
+    "memory": (
+        "jobs",
+        "urls_per_job",
+        "sitemap_bytes",
+        "served",
+        "baseline_rss_mib",
+        "peak_rss_mib",
+        "after_rss_mib",
+        "retained_mib",
+        "target_peak_rss_mib",
+        "seconds",
+        "statuses",
+        "finished",
+        "health",
+    ),
     "template": ("bake_seconds", "test_suite_seconds", "test_suite_outcome"),
 }
 HTTP_VARIANT_KEYS = ("rps", "p50_ms", "p99_ms", "errors", "to_raw")
 """What each variant of the request-throughput figure reports."""
-TARGETS = {"http.app_to_raw": 0.5, "sitemap.job_to_copy": 0.3}
-"""Ratio targets: measured value >= target."""
+LATENCY_KEYS = ("p50_ms", "p99_ms", "max_ms", "probes", "errors", "unanswered")
+"""What each `/health` latency window reports (hostile scenarios, memory's `health`)."""
+HOSTILE_JOBS = ("bomb", "bomb_index", "trickle")
+"""Hostile scenarios that run one job; each reports `job` (status, error, seconds)."""
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+"""Job statuses that end a job."""
+COMPARE = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+TARGETS: dict[str, tuple[str, float]] = {
+    "http.app_to_raw": (">=", 0.5),
+    "sitemap.job_to_copy": (">=", 0.3),
+    "hostile.worst_p99_ms": ("<=", 200.0),
+    "memory.peak_rss_mib": ("<", 400.0),
+}
+"""Targets: `figure op target` (printed as met or MISSED, never asserted by a test)."""

@@ -26,18 +26,20 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks import content
+from benchmarks import content, hostile
 from benchmarks.common import (
     Context,
     background,
     execute,
     free_port,
+    log,
     median,
     ratio,
     run_checked,
+    uvicorn_server,
     wait_for_port,
 )
-from benchmarks.keys import TARGETS
+from benchmarks.keys import COMPARE, TARGETS
 from benchmarks.load import LoadResult, loader, run_load
 
 Figures = dict[str, Any]
@@ -51,11 +53,6 @@ HTTP_VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 PAGE_HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
 PGBOUNCER_POOL = 10
-
-
-def log(message: str) -> None:
-    """Progress on stderr; the table and JSON are the results."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _settings_default(ctx: Context, name: str) -> Any:
@@ -99,29 +96,6 @@ async def _seed(ctx: Context) -> list[str]:
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def uvicorn_server(
-    ctx: Context, name: str, target: str, extra: dict[str, str], *, database_url: str | None = None
-) -> Iterator[str]:
-    """Serve `target` with uvicorn, one worker, no access log; yield its base URL."""
-    port = free_port()
-    args = [
-        sys.executable, "-m", "uvicorn", target.format(package=ctx.package), "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    env = ctx.env(
-        DATABASE_URL=database_url or ctx.url(),
-        APP_NAME=f"bench-{name}",
-        BENCH_PACKAGE=ctx.package,
-        LOG_LEVEL="WARNING",
-        **extra,
-    )
-    with background(args, env=env, cwd=ctx.workdir, log=ctx.workdir / f"{name}.log"):
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
 
 
 def _load(ctx: Context, base: str, ids: Sequence[str], clients: int, seconds: float) -> LoadResult:
@@ -482,9 +456,11 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
-def table(figures: Figures) -> str:
-    """The figures as a plain-text table."""
-    rows: list[tuple[str, str, str, str]] = []
+Row = tuple[str, str, str, str]
+
+
+def _http_rows(figures: Figures) -> list[Row]:
+    rows: list[Row] = []
     http = figures["http"]
     for name in HTTP_VARIANTS:
         item = http[name]
@@ -495,6 +471,11 @@ def table(figures: Figures) -> str:
             f"{_fmt(item['to_raw'])} of raw",
             ">= 0.5" if name == "app" else "",
         ))  # fmt: skip
+    return rows
+
+
+def _sitemap_rows(figures: Figures) -> list[Row]:
+    rows: list[Row] = []
     sm = figures["sitemap"]
     rows.append((
         f"sitemap job, {sm['urls']} URLs",
@@ -508,12 +489,20 @@ def table(figures: Figures) -> str:
         f"({sm['large_urls']})",
         f"growth x{_fmt(sm['rss_growth_ratio'])} for x4 URLs", "bounded",
     ))  # fmt: skip
+    return rows
+
+
+def _pages_rows(figures: Figures) -> list[Row]:
     pg = figures["pages"]
-    rows.append((
+    return [(
         f"page batch, {pg['pages']} pages",
         f"{_fmt(pg['job_pages_per_s'])} pages/s (plain client {_fmt(pg['plain_pages_per_s'])})",
         f"{_fmt(pg['job_to_plain'])} of plain", "",
-    ))  # fmt: skip
+    )]  # fmt: skip
+
+
+def _connections_rows(figures: Figures) -> list[Row]:
+    rows: list[Row] = []
     for key in ("direct", "pgbouncer"):
         item = figures["connections"][key]
         if "skipped" in item:
@@ -526,19 +515,116 @@ def table(figures: Figures) -> str:
             f"{_fmt(item['rps'])} req/s",
             f"limit {item['limit']}", "ok" if item["within_limit"] else "EXCEEDED",
         ))  # fmt: skip
+    return rows
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
+
+
+def _latency(item: Figures) -> str:
+    unanswered = f", {item['unanswered']} unanswered" if item["unanswered"] else ""
+    kinds = ", ".join(f"{count} {kind}" for kind, count in item["error_kinds"].items())
+    errors = f", errors: {kinds}" if item["errors"] else ""
+    return (
+        f"/health p50 {_ms(item['p50_ms'])}  p99 {_ms(item['p99_ms'])}  "
+        f"max {_ms(item['max_ms'])} ({item['probes']} probes{unanswered}{errors})"
+    )
+
+
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} MiB"
+
+
+def _job_cell(job: Figures) -> str:
+    seconds = "n/a" if job["seconds"] is None else f"{job['seconds']:,.1f} s"
+    if job.get("error"):
+        detail = f": {job['error'][:50]}"
+    elif job.get("skipped"):
+        detail = f", {job['skipped']} skipped: {job['skipped_reasons'][0][:40]}"
+    else:
+        detail = ""
+    status = job["status"] if job["finished"] else f"NOT FINISHED ({job['status']})"
+    return f"job {status} after {seconds}{detail}"
+
+
+def _hostile_rows(figures: Figures) -> list[Row]:
+    hs = figures["hostile"]
+    target = f"p99 <= {hs['target_p99_ms']:.0f} ms"
+    names = {
+        "baseline": "no job",
+        "bomb": f"gzip bomb ({hs['bomb_wire_bytes']:,} B -> {hs['bomb_comment_mib']:g} MiB "
+        "comment)",
+        "bomb_index": f"index of {hs['bomb_children']} bombs",
+        "trickle": f"trickle ({hs['trickle_seconds']:g} s, a few bytes every "
+        f"{hs['trickle_tick']:g} s)",
+    }
+    rows: list[Row] = []
+    for key, label in names.items():
+        item = hs[key]
+        cell = _job_cell(item["job"]) if "job" in item else ""
+        rows.append(
+            (f"/health, {label}", _latency(item), cell, "" if key == "baseline" else target)
+        )
+    return rows
+
+
+def _memory_rows(figures: Figures) -> list[Row]:
+    mem = figures["memory"]
+    size = f"{mem['sitemap_bytes'] / 1e6:.1f} MB {mem['served']}"
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(mem["statuses"].items()))
+    return [
+        (
+            f"{mem['jobs']} sitemap jobs x {mem['urls_per_job']} URLs ({size})",
+            f"RSS baseline {_mib(mem['baseline_rss_mib'])}, peak {_mib(mem['peak_rss_mib'])}, "
+            f"after {_mib(mem['after_rss_mib'])}",
+            f"{statuses} in {mem['seconds']:,.1f} s",
+            f"peak < {mem['target_peak_rss_mib']:.0f} MiB, after near baseline",
+        ),
+        (f"/health, {mem['jobs']} large jobs", _latency(mem["health"]), "", ""),
+    ]
+
+
+def _sessionlint_rows(figures: Figures) -> list[Row]:
     sl = figures["sessionlint"]
-    rows.append((
+    return [(
         f"sessionlint, {sl['lines']} lines",
         f"{_fmt(sl['sessionlint_lines_per_s'])} lines/s (ruff {_fmt(sl['ruff_lines_per_s'])}, "
         f"1 thread {_fmt(sl['ruff_1_thread_lines_per_s'])})",
         f"{_fmt(sl['sessionlint_to_ruff'])} of ruff", "",
-    ))  # fmt: skip
+    )]  # fmt: skip
+
+
+def _template_rows(figures: Figures) -> list[Row]:
     tp = figures["template"]
-    rows.append(("bake", f"{tp['bake_seconds']} s", "", ""))
-    rows.append((
-        "generated test suite", f"{tp['test_suite_seconds']} s ({tp['test_suite_summary']})", "",
-        tp["test_suite_outcome"],
-    ))  # fmt: skip
+    return [
+        ("bake", f"{tp['bake_seconds']} s", "", ""),
+        (
+            "generated test suite", f"{tp['test_suite_seconds']} s ({tp['test_suite_summary']})",
+            "", tp["test_suite_outcome"],
+        ),
+    ]  # fmt: skip
+
+
+ROWS = {
+    "http": _http_rows,
+    "sitemap": _sitemap_rows,
+    "pages": _pages_rows,
+    "connections": _connections_rows,
+    "hostile": _hostile_rows,
+    "memory": _memory_rows,
+    "sessionlint": _sessionlint_rows,
+    "template": _template_rows,
+}
+SECTIONS = tuple(ROWS)
+"""Every figure, in the order of the table (`--only` picks some)."""
+
+
+def table(figures: Figures) -> str:
+    """The figures as a plain-text table."""
+    rows = [row for name, rows_of in ROWS.items() if name in figures for row in rows_of(figures)]
+    if not rows:
+        return ""
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -547,18 +633,63 @@ def table(figures: Figures) -> str:
 
 
 def targets(figures: Figures) -> dict[str, dict[str, Any]]:
-    """Each target with its measured value and whether it was met."""
+    """Each target of the figures measured with its value and whether it was met."""
     out: dict[str, dict[str, Any]] = {}
-    for key, threshold in TARGETS.items():
+    for key, (op, threshold) in TARGETS.items():
         section, name = key.split(".")
+        if section not in figures:
+            continue
         value = figures[section][name]
-        met = value is not None and value >= threshold
-        out[key] = {"value": value, "target": threshold, "met": met}
+        met = value is not None and COMPARE[op](value, threshold)
+        out[key] = {"value": value, "op": op, "target": threshold, "met": met}
     return out
 
 
+def _sections(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = set(names) - set(SECTIONS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(SECTIONS)}")
+    return names
+
+
+def measure(ctx: Context, args: argparse.Namespace) -> Figures:
+    """Run the figures chosen with `--only` (all by default), in the order of the table."""
+    wanted = set(args.only)
+    sizes = hostile.sizes_from(args, quick=ctx.quick)
+    figures: Figures = {}
+    with bench_database(ctx) as ids:
+        site = ctx.workdir / "site"
+        site.mkdir()
+        if wanted & {"http", "connections", "sitemap", "pages"}:
+            with static_site(ctx, site) as port:
+                steps: list[tuple[str, Callable[[], Figures]]] = [
+                    ("http", lambda: bench_http(ctx, ids)),
+                    ("connections", lambda: bench_connections(ctx, ids)),
+                    ("sitemap", lambda: bench_sitemap(ctx, site, port)),
+                    ("pages", lambda: bench_pages(ctx, site, port)),
+                ]
+                for name, step in steps:
+                    if name in wanted:
+                        log(f"figure: {name}")
+                        figures[name] = step()
+        if wanted & {"hostile", "memory"}:
+            with hostile.hostile_site(ctx, sizes) as origin:
+                if "hostile" in wanted:
+                    log("figure: hostile")
+                    figures["hostile"] = hostile.bench_hostile(ctx, sizes, origin)
+                if "memory" in wanted:
+                    log("figure: memory")
+                    figures["memory"] = hostile.bench_memory(ctx, sizes, origin)
+    if "sessionlint" in wanted:
+        figures["sessionlint"] = bench_sessionlint(ctx)
+    if "template" in wanted:
+        figures["template"] = bench_template(ctx, args.bake_seconds)
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run every benchmark; print the table; write the JSON."""
+    """Run the benchmarks; print the table; write the JSON."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
     parser.add_argument("--project", type=Path, required=True)
     parser.add_argument("--package", default="my_service")
@@ -566,6 +697,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bake-seconds", type=float, required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only", type=_sections, default=SECTIONS, help=f"comma-separated: {','.join(SECTIONS)}"
+    )
+    hostile.add_arguments(parser)
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     ctx = Context(
@@ -576,31 +711,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
         workdir=workdir,
     )
-    steps: list[tuple[str, Callable[[], Figures]]] = []
-    figures: Figures = {}
     started = time.perf_counter()
     try:
-        with bench_database(ctx) as ids:
-            site = workdir / "site"
-            site.mkdir()
-            with static_site(ctx, site) as port:
-                steps = [
-                    ("http", lambda: bench_http(ctx, ids)),
-                    ("connections", lambda: bench_connections(ctx, ids)),
-                    ("sitemap", lambda: bench_sitemap(ctx, site, port)),
-                    ("pages", lambda: bench_pages(ctx, site, port)),
-                ]
-                for name, step in steps:
-                    log(f"figure: {name}")
-                    figures[name] = step()
-        figures["sessionlint"] = bench_sessionlint(ctx)
-        figures["template"] = bench_template(ctx, args.bake_seconds)
+        figures = measure(ctx, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report = {
         "meta": {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "quick": ctx.quick,
+            "sections": list(figures),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "python": platform.python_version(),
             "loader": loader(),
@@ -612,7 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(table(figures))
     for key, item in report["targets"].items():
-        print(f"target {key}: {item['value']} (>= {item['target']}): "
+        print(f"target {key}: {item['value']} ({item['op']} {item['target']}): "
               f"{'met' if item['met'] else 'MISSED'}")  # fmt: skip
     print(f"written {args.output} in {report['meta']['total_seconds']} s")
     return 0

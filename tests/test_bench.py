@@ -1,18 +1,36 @@
 """`make bench` cannot rot: its harness runs end to end at tiny sizes and writes every figure.
 
-Only the presence of each figure is checked, never a speed: timings belong to `make bench`
-on a known machine (docs/performance.md), not to a test.
+Only the presence of each figure is checked, never a speed or a memory size: timings belong to
+`make bench` on a known machine (docs/performance.md), not to a test.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from benchmarks import hostile_server
 from benchmarks.bakery import ROOT
-from benchmarks.keys import EXPECTED_KEYS, HTTP_VARIANT_KEYS, TARGETS
+from benchmarks.keys import (
+    EXPECTED_KEYS,
+    FINAL_STATUSES,
+    HOSTILE_JOBS,
+    HTTP_VARIANT_KEYS,
+    LATENCY_KEYS,
+    TARGETS,
+)
 from tests.conftest import run
+
+SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+def _parse(xml: bytes) -> ET.Element:
+    """Parse XML this test generated itself (no entities: nothing untrusted)."""
+    return ET.fromstring(xml)  # noqa: S314
 
 
 def test_quick_bench_writes_every_figure(
@@ -25,10 +43,112 @@ def test_quick_bench_writes_every_figure(
         cwd=ROOT,
     )  # fmt: skip
     report = json.loads(output.read_text())
+    figures = report["figures"]
     for section, keys in EXPECTED_KEYS.items():
-        missing = set(keys) - set(report["figures"][section])
+        missing = set(keys) - set(figures[section])
         assert not missing, f"{section} lacks {sorted(missing)}"
     for variant in ("raw", "core", "app", "app_statement_cache", "app_no_pre_ping"):
-        assert set(HTTP_VARIANT_KEYS) <= set(report["figures"]["http"][variant]), variant
+        assert set(HTTP_VARIANT_KEYS) <= set(figures["http"][variant]), variant
     assert set(report["targets"]) == set(TARGETS)
     assert "target http.app_to_raw" in result.stdout
+    # Hostile sitemaps: every window was probed and every job reached its end.
+    for name in ("baseline", *HOSTILE_JOBS):
+        scenario = figures["hostile"][name]
+        assert set(LATENCY_KEYS) <= set(scenario), name
+        assert scenario["probes"] > 0, name
+    for name in HOSTILE_JOBS:
+        assert figures["hostile"][name]["job"]["status"] in FINAL_STATUSES, figures["hostile"]
+    assert "/health, gzip bomb" in result.stdout
+    # Memory under load: RSS was sampled and every job reached its end.
+    memory = figures["memory"]
+    assert memory["finished"] == memory["jobs"] > 0, memory
+    assert set(memory["statuses"]) <= set(FINAL_STATUSES), memory
+    assert memory["baseline_rss_mib"] > 0, memory
+    assert memory["after_rss_mib"] > 0, memory
+    assert set(LATENCY_KEYS) <= set(memory["health"])
+    assert "target memory.peak_rss_mib" in result.stdout
+
+
+PROBE_A_STALL = """
+import asyncio, json, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from benchmarks.hostile import probe_health
+
+LOOP = threading.Lock()  # held by every answer: one stalled answer stalls them all
+
+class Stalls(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    served = 0
+
+    def do_GET(self):
+        with LOOP:
+            Stalls.served += 1
+            if Stalls.served == 10:
+                time.sleep(1.0)  # one stall, as a blocked event loop gives
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+async def main():
+    stop = asyncio.Event()
+    task = asyncio.create_task(probe_health(f"http://127.0.0.1:{server.server_port}", 20, stop))
+    while Stalls.served < 10:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)
+    stop.set()
+    probes = await task
+    print(json.dumps({"latencies": probes.latencies_ms, **probes.figures()}))
+
+asyncio.run(main())
+"""
+
+
+def test_probe_counts_every_probe_that_fell_due_during_a_stall(tools_python: Path) -> None:
+    """A stall of 1 s is seen by each probe due during it, not only by the one in flight."""
+    result = run([str(tools_python), "-c", PROBE_A_STALL], cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    figures = json.loads(result.stdout)
+    assert figures["errors"] == 0
+    assert figures["max_ms"] >= 1000
+    # Probes fall due every 20 ms: those due in the first half of the stall waited >= 0.5 s.
+    assert sum(1 for value in figures["latencies"] if value >= 500) >= 25, figures
+
+
+def test_gzip_bomb_inflates_to_one_comment() -> None:
+    body = hostile_server.bomb(1024 * 1024, "http://127.0.0.1:1")
+    xml = gzip.decompress(body)
+    (comment,) = re.findall(rb"<!--(.*?)-->", xml, re.DOTALL)
+    assert len(comment) == 1024 * 1024
+    assert len(body) * 100 < len(xml)
+    locs = [loc.text for loc in _parse(xml).iter(f"{SITEMAP_NS}loc")]
+    assert locs == ["http://127.0.0.1:1/after-the-comment"]
+
+
+def test_bomb_index_lists_its_children_at_distinct_urls() -> None:
+    root = _parse(hostile_server.bomb_index(3, "http://127.0.0.1:1"))
+    locs = [loc.text for loc in root.iter(f"{SITEMAP_NS}loc")]
+    assert root.tag == f"{SITEMAP_NS}sitemapindex"
+    assert locs == [f"http://127.0.0.1:1/bomb-child-{i}.xml.gz" for i in range(3)]
+
+
+def test_trickle_document_is_a_valid_padded_sitemap() -> None:
+    body = hostile_server.trickle_document("http://127.0.0.1:1", length=600)
+    locs = [loc.text for loc in _parse(body).iter(f"{SITEMAP_NS}loc")]
+    assert len(body) == 600
+    assert locs == ["http://127.0.0.1:1/trickled"]
+
+
+def test_big_sitemap_has_the_requested_entries_and_entry_size() -> None:
+    body = hostile_server.big_sitemap(200, 950)
+    entries = [line for line in body.splitlines(keepends=True) if line.startswith(b"<url>")]
+    locs = [loc.text for loc in _parse(body).iter(f"{SITEMAP_NS}loc")]
+    assert len(entries) == 200
+    assert {len(entry) for entry in entries} == {950}
+    assert len(set(locs)) == 200
