@@ -43,6 +43,10 @@ from tests.localserver import LocalServer
 
 DATABASE_PREFIX = "test_{{ cookiecutter.project_slug }}_"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+TEST_API_KEY = "test-api-key-not-a-secret"
+"""The API key of the tests' settings (`API_KEYS`); send it as `X-API-Key` or a Bearer token."""
+API_KEY_HEADERS = {"X-API-Key": TEST_API_KEY}
+"""Headers that authorise a test client's requests."""
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -59,6 +63,7 @@ def settings_for(url: URL, **overrides: Any) -> Settings:
     """
     values: dict[str, Any] = {
         "environment": "test",
+        "api_keys": (TEST_API_KEY,),  # outside development every mutating request needs a key
         "database_url": SecretStr(url.render_as_string(hide_password=False)),
         "db_ssl_mode": "disable",
         "tasks_inline": True,  # in-memory jobs run inside the request, on the test's connection
@@ -146,15 +151,20 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def sessions(engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
+async def sessions(engine: AsyncEngine, settings: Settings) -> AsyncIterator[SessionFactory]:
     """Bind every session (request and background) to one connection, rolled back after the test.
 
-    Commits inside the test release savepoints (`create_savepoint`), so nothing leaks.
+    Commits inside the test release savepoints (`create_savepoint`), so nothing leaks. Each
+    session transaction sets the statement timeout, as the app's do.
     """
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
-            with bind_sessions(connection, join_transaction_mode="create_savepoint") as factory:
+            with bind_sessions(
+                connection,
+                statement_timeout=settings.db_statement_timeout,
+                join_transaction_mode="create_savepoint",
+            ) as factory:
                 yield factory
         finally:
             await transaction.rollback()
@@ -191,11 +201,16 @@ async def client(
 
 @asynccontextmanager
 async def api_client(app: FastAPI, settings: Settings) -> AsyncIterator[AsyncClient]:
-    """A client on `app` with an in-memory task engine, without the app's database lifespan."""
+    """A client on `app` with an in-memory task engine, without the app's database lifespan.
+
+    It sends the tests' API key (`TEST_API_KEY`).
+    """
     async with task_engine(settings) as enqueue:
         app.state.enqueue = enqueue
         transport = ASGITransport(app=app)
-        async with AsyncClient(transport=transport, base_url="http://test") as client:
+        async with AsyncClient(
+            transport=transport, base_url="http://test", headers=API_KEY_HEADERS
+        ) as client:
             yield client
 
 

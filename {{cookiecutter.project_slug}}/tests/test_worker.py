@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,18 +20,21 @@ import redis.asyncio as redis
 {%- endif %}
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
-from sqlalchemy import {{ "func, select, " if cookiecutter.include_sitemaps }}text
+from sqlalchemy import {{ "func, select, " if cookiecutter.include_sitemaps or cookiecutter.include_pages }}text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.main import create_app
+{%- if cookiecutter.include_pages and not cookiecutter.include_sitemaps %}
+from {{ cookiecutter.project_slug }}.pages.models import Page
+{%- endif %}
 from {{ cookiecutter.project_slug }}.settings import Settings
 {%- if cookiecutter.include_sitemaps %}
 from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapURL
 {%- endif %}
 
-from tests.conftest import unavailable
-{%- if cookiecutter.include_sitemaps %}
-from tests.localserver import LocalServer
+from tests.conftest import API_KEY_HEADERS, unavailable
+{%- if cookiecutter.include_sitemaps or cookiecutter.include_pages %}
+from tests.localserver import LocalServer{{ ", Reply" if not cookiecutter.include_sitemaps }}
 {%- endif %}
 from tests.serving import WORKER_ARGS, service_environment
 {%- if cookiecutter.include_sitemaps %}
@@ -105,7 +108,12 @@ async def remove_queue(url: str, queue: str) -> None:
 
 
 def start_worker(
-    settings: Settings, broker_url: str, log: Path, **extra: str
+    settings: Settings,
+    broker_url: str,
+    log: Path,
+    extra: Mapping[str, str] | None = None,
+    *,
+    wait_tasks: float = 20,
 ) -> subprocess.Popen[str]:
     """Start a `taskiq worker` process with the same settings, as on another host."""
     env = service_environment(
@@ -115,11 +123,12 @@ def start_worker(
         **{f"{ENGINE.upper()}_URL": broker_url},
         TASK_QUEUE_NAME=settings.task_queue_name,
         OUTBOUND_ALLOWLIST=settings.outbound_allowlist,
-        **extra,
+        **(extra or {}),
     )
+    command = [sys.executable, *WORKER_ARGS, "--workers", "1"]
     with log.open("a") as output:
         return subprocess.Popen(
-            [sys.executable, *WORKER_ARGS, "--workers", "1", "--wait-tasks-timeout", "20"],
+            [*command, "--wait-tasks-timeout", f"{wait_tasks}"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -160,7 +169,9 @@ async def live_client(broker_settings: Settings, committed: None) -> AsyncIterat
     app = create_app(broker_settings)
     async with (
         app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+        AsyncClient(
+            transport=ASGITransport(app=app), base_url="http://test", headers=API_KEY_HEADERS
+        ) as client,
     ):
         yield client
 
@@ -209,11 +220,60 @@ async def test_a_failing_job_is_marked_failed_by_the_worker(
         )
     assert stuck == 0, "the failed job left a transaction open"
 
+{%- if cookiecutter.include_sitemaps or cookiecutter.include_pages %}
 {%- if cookiecutter.include_sitemaps %}
 
 
+SLOW_JOB_PATH = "/api/v1/sitemaps"
+SLOW_JOB_ROWS = CHILDREN * URLS_PER_CHILD
+MID_JOB = 2 * URLS_PER_CHILD
+"""Progress after which the slow job is mid-work (two child sitemaps stored)."""
+WORKER_SETTINGS = {"JOB_LEASE_SECONDS": "2"}
+
+
+def slow_job(site: LocalServer) -> dict[str, object]:
+    """The body of a sitemap job that takes about 9 s (30 slow child sitemaps)."""
+    return {"url": slow_sitemap(site)}
+
+
+async def stored_rows(engine: AsyncEngine) -> tuple[int | None, int | None]:
+    """(rows, distinct URLs) the slow job stored."""
+    async with engine.connect() as connection:
+        rows = await connection.scalar(select(func.count()).select_from(SitemapURL))
+        distinct = await connection.scalar(select(func.count(func.distinct(SitemapURL.url))))
+    return rows, distinct
+{%- else %}
+
+
+SLOW_JOB_PATH = "/api/v1/pages/batches"
+SLOW_JOB_ROWS = 30
+MID_JOB = 10
+"""Progress after which the slow job is mid-work (one write of ten pages committed)."""
+WORKER_SETTINGS = {"JOB_LEASE_SECONDS": "2", "PAGES_CONCURRENCY": "1"}
+
+
+def slow_job(site: LocalServer) -> dict[str, object]:
+    """The body of a page batch that takes about 9 s (30 pages fetched one at a time)."""
+    site.reply("/robots.txt", Reply(status=404))
+    for number in range(SLOW_JOB_ROWS):
+        html = f"<html><head><title>Page {number}</title></head></html>".encode()
+        site.reply(
+            f"/page-{number}", Reply(body=html, headers={"Content-Type": "text/html"}, delay=0.3)
+        )
+    return {"urls": [site.url(f"/page-{number}") for number in range(SLOW_JOB_ROWS)]}
+
+
+async def stored_rows(engine: AsyncEngine) -> tuple[int | None, int | None]:
+    """(rows, distinct URLs) the slow job stored."""
+    async with engine.connect() as connection:
+        rows = await connection.scalar(select(func.count()).select_from(Page))
+        distinct = await connection.scalar(select(func.count(func.distinct(Page.url))))
+    return rows, distinct
+{%- endif %}
+
+
 async def wait_for_progress(client: AsyncClient, job_id: str, *, attempt: int, done: int) -> None:
-    """Poll until the job's attempt `attempt` has stored at least `done` URLs."""
+    """Poll until the job's attempt `attempt` has committed at least `done` items."""
     async with asyncio.timeout(60):
         while True:
             job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
@@ -228,6 +288,13 @@ def kill(process: subprocess.Popen[str]) -> None:
     process.wait()
 
 
+async def submit_slow_job(client: AsyncClient, site: LocalServer) -> str:
+    """Start the slow job through the API; return its id."""
+    response = await client.post(SLOW_JOB_PATH, json=slow_job(site))
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
 async def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost(
     live_client: AsyncClient,
     broker_settings: Settings,
@@ -237,25 +304,19 @@ async def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost(
     engine: AsyncEngine,
 ) -> None:
     log = tmp_path / "workers.log"
-    response = await live_client.post("/api/v1/sitemaps", json={"url": slow_sitemap(site)})
-    job_id = response.json()["job_id"]
-    first = start_worker(broker_settings, broker_url, log, JOB_LEASE_SECONDS="2")
+    job_id = await submit_slow_job(live_client, site)
+    workers = [start_worker(broker_settings, broker_url, log, WORKER_SETTINGS)]
     try:
-        await wait_for_progress(live_client, job_id, attempt=1, done=2 * URLS_PER_CHILD)
-        kill(first)
-        second = start_worker(broker_settings, broker_url, log, JOB_LEASE_SECONDS="2")
-        try:
-            job = await wait_for(live_client, job_id, seconds=120)
-        finally:
-            stop_worker(second)
+        await wait_for_progress(live_client, job_id, attempt=1, done=MID_JOB)
+        kill(workers[0])
+        workers.append(start_worker(broker_settings, broker_url, log, WORKER_SETTINGS))
+        job = await wait_for(live_client, job_id, seconds=120)
     finally:
-        stop_worker(first)
+        for process in workers:
+            stop_worker(process)
         print(log.read_text())
     assert (job["status"], job["attempts"]) == ("succeeded", 2), job
-    async with engine.connect() as connection:
-        stored = await connection.scalar(select(func.count()).select_from(SitemapURL))
-        distinct = await connection.scalar(select(func.count(func.distinct(SitemapURL.url))))
-    assert stored == distinct == CHILDREN * URLS_PER_CHILD, "every URL stored exactly once"
+    assert await stored_rows(engine) == (SLOW_JOB_ROWS, SLOW_JOB_ROWS), "each stored once"
 
 
 async def test_a_job_killed_on_every_attempt_fails_with_the_count(
@@ -266,16 +327,15 @@ async def test_a_job_killed_on_every_attempt_fails_with_the_count(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "workers.log"
-    limits = {"JOB_LEASE_SECONDS": "2", "JOB_MAX_ATTEMPTS": "2"}
-    response = await live_client.post("/api/v1/sitemaps", json={"url": slow_sitemap(site)})
-    job_id = response.json()["job_id"]
+    limits = {**WORKER_SETTINGS, "JOB_MAX_ATTEMPTS": "2"}
+    job_id = await submit_slow_job(live_client, site)
     workers: list[subprocess.Popen[str]] = []
     try:
         for attempt in (1, 2):
-            workers.append(start_worker(broker_settings, broker_url, log, **limits))
-            await wait_for_progress(live_client, job_id, attempt=attempt, done=URLS_PER_CHILD)
+            workers.append(start_worker(broker_settings, broker_url, log, limits))
+            await wait_for_progress(live_client, job_id, attempt=attempt, done=1)
             kill(workers[-1])
-        workers.append(start_worker(broker_settings, broker_url, log, **limits))
+        workers.append(start_worker(broker_settings, broker_url, log, limits))
         job = await wait_for(live_client, job_id, seconds=60)
     finally:
         for process in workers:
@@ -283,4 +343,32 @@ async def test_a_job_killed_on_every_attempt_fails_with_the_count(
         print(log.read_text())
     assert (job["status"], job["attempts"]) == ("failed", 2), job
     assert str(job["error"]).startswith("interrupted 2 times: the process running it stopped")
+
+
+async def test_sigterm_hands_the_job_back_without_using_an_attempt(
+    live_client: AsyncClient,
+    broker_settings: Settings,
+    broker_url: str,
+    site: LocalServer,
+    tmp_path: Path,
+    engine: AsyncEngine,
+) -> None:
+    log = tmp_path / "workers.log"
+    job_id = await submit_slow_job(live_client, site)
+    first = start_worker(broker_settings, broker_url, log, WORKER_SETTINGS, wait_tasks=0.5)
+    workers = [first]
+    try:
+        await wait_for_progress(live_client, job_id, attempt=1, done=MID_JOB)
+        stop_worker(first)  # SIGTERM: waits 0.5 s for the job, then hands it back
+        handed_back = (await live_client.get(f"/api/v1/jobs/{job_id}")).json()
+        workers.append(start_worker(broker_settings, broker_url, log, WORKER_SETTINGS))
+        job = await wait_for(live_client, job_id, seconds=120)
+    finally:
+        for process in workers:
+            stop_worker(process)
+        print(log.read_text())
+    assert first.returncode == 0, "the worker shut down cleanly"
+    assert (handed_back["status"], handed_back["attempts"]) == ("pending", 0), handed_back
+    assert (job["status"], job["attempts"]) == ("succeeded", 1), job
+    assert await stored_rows(engine) == (SLOW_JOB_ROWS, SLOW_JOB_ROWS), "each stored once"
 {%- endif %}

@@ -6,10 +6,11 @@ import json
 import ssl
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
@@ -23,6 +24,7 @@ ACCEPTED_SCHEMES = frozenset(
 SSL_QUERY_KEYS = ("sslmode", "sslrootcert", "ssl")
 SUPABASE_POOLER_SUFFIX = ".pooler.supabase.com"
 SUPABASE_PORTS = {"transaction": 6543, "session": 5432}
+MIN_API_KEY_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,70 @@ class Settings(BaseSettings):
     """Port uvicorn binds to (Render sets `PORT`)."""
     web_concurrency: int = Field(default=1, ge=1)
     """Number of uvicorn worker processes; each has its own connection pool."""
+
+    # The API's edge (docs/api.md)
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """Keys that clients send as `Authorization: Bearer <key>` or `X-API-Key: <key>`; several (a
+    comma-separated or JSON list) allow rotation. Required outside `development`."""
+    api_docs: bool | None = None
+    """Serve `/docs`, `/redoc` and `/openapi.json`; unset: everywhere but in production."""
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Browser origins allowed to call the API (`https://app.example.com`); empty: no CORS."""
+    trusted_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Host names the service answers to (`api.example.com, *.example.com`); empty: any."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    """Largest request body; a larger one gets 413 before it is read in full."""
+    job_rate_limit: str = ""
+    """Job submissions allowed per API key, e.g. `30/minute` or `100/hour`; empty: no limit."""
+
+    @field_validator("api_keys", "cors_origins", "trusted_hosts", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept a JSON list or comma-separated text (`a, b`), as an environment variable holds."""
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """Refuse keys that are easy to guess or cannot travel in a header."""
+        for key in keys:
+            secret = key.get_secret_value()
+            if len(secret) < MIN_API_KEY_LENGTH or not secret.isprintable() or " " in secret:
+                raise ValueError(
+                    f"every API key needs at least {MIN_API_KEY_LENGTH} printable characters "
+                    "without spaces (make one: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))')"
+                )
+        return keys
+
+    @field_validator("job_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        """Fail at start-up on a rate the limiter cannot read."""
+        if value.strip():
+            try:
+                rate = limits.parse(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"JOB_RATE_LIMIT={value!r} is not a rate such as '30/minute'"
+                ) from exc
+            if rate.amount < 1:
+                raise ValueError("JOB_RATE_LIMIT allows no job at all; leave it empty for no limit")
+        return value.strip()
+
+    @property
+    def api_keys_required(self) -> bool:
+        """Whether mutating requests need a key: always, except in development without keys."""
+        return bool(self.api_keys) or self.environment != "development"
+
+    @property
+    def api_docs_served(self) -> bool:
+        """Whether the interactive docs and the OpenAPI schema are served."""
+        return self.environment != "production" if self.api_docs is None else self.api_docs
 
     database_url: SecretStr | None = None
     """Full database URL; when set it wins over the parts below. `postgres://` is accepted."""
@@ -90,6 +156,8 @@ class Settings(BaseSettings):
     """Test each connection on checkout; recovers after pooler restarts (pooler-safe)."""
     db_connect_timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait when opening a connection."""
+    db_statement_timeout: float = Field(default=30.0, ge=0)
+    """Seconds one SQL statement may run (`SET LOCAL` in each transaction, pooler-safe); 0: none."""
     db_statement_cache: bool = False
     """Prepared-statement caches; leave off behind any transaction-mode pooler."""
     db_echo: bool = False
@@ -150,8 +218,9 @@ class Settings(BaseSettings):
     """Page URLs stored per transaction."""
 {%- endif %}
 {%- if cookiecutter.include_pages %}
-    pages_max_per_batch: int = Field(default=100, ge=1)
-    """URLs one page-scraper batch may hold (422 beyond)."""
+
+    pages_max_per_batch: int = Field(default=100, ge=1, le=100)
+    """URLs one page-scraper batch may hold (422 beyond); 100 is the API schema's own limit."""
     pages_concurrency: int = Field(default=8, ge=1)
     """Pages fetched at once by one batch."""
     pages_per_host: int = Field(default=2, ge=1)

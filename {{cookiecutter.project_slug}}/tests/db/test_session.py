@@ -25,6 +25,8 @@ from {{ cookiecutter.project_slug }}.profiles.models import Profile
 from {{ cookiecutter.project_slug }}.profiles.schemas import ProfileCreate
 from {{ cookiecutter.project_slug }}.settings import Settings
 
+from tests.conftest import API_KEY_HEADERS
+
 
 async def request_scoped_session() -> AsyncIterator[AsyncSession]:
     """The same unit of work without the guard, for control experiments only."""
@@ -61,7 +63,7 @@ async def live_client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://test") as client,
+        AsyncClient(transport=transport, base_url="http://test", headers=API_KEY_HEADERS) as client,
     ):
         yield client
 

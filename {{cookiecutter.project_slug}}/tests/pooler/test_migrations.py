@@ -21,7 +21,7 @@ from {{ cookiecutter.project_slug }}.db import database_lifespan
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import FreshDatabase, settings_for
+from tests.conftest import API_KEY_HEADERS, FreshDatabase, settings_for
 from tests.pooler.conftest import PgBouncer
 from tests.serving import PACKAGE, service_environment
 
@@ -62,7 +62,7 @@ async def test_migrate_uses_the_migrations_url_while_the_app_uses_pgbouncer(
     transport = ASGITransport(app=create_app(app_settings))
     async with (
         database_lifespan(app_settings),
-        AsyncClient(transport=transport, base_url="http://test") as client,
+        AsyncClient(transport=transport, base_url="http://test", headers=API_KEY_HEADERS) as client,
     ):
         created = await client.post(
             "/api/v1/profiles", json={"name": "Migrated", "email": "migrated@example.com"}

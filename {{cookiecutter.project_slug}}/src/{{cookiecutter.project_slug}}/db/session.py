@@ -6,6 +6,9 @@
 - Background work: `async with task_session() as session:`, an isolated session from the same
   factory that commits on success, rolls back on error and always returns its connection.
 - Services receive one of those sessions and never create, commit, roll back or close it.
+- Every transaction of the factory starts with `SET LOCAL statement_timeout`
+  (`DB_STATEMENT_TIMEOUT`): transaction-mode poolers refuse it as a startup parameter, and a
+  `SET LOCAL` ends with its transaction, so no setting leaks to another client's connection.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from {{ cookiecutter.project_slug }}.db.engine import build_engine
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -27,16 +32,39 @@ SessionFactory = async_sessionmaker[AsyncSession]
 """The type of the process's session factory."""
 
 _factories: list[SessionFactory] = []
+_STATEMENT_TIMEOUT_MS = "statement_timeout_ms"
+"""Key of `Session.info` holding the factory's statement timeout."""
+
+
+class _Session(Session):
+    """The synchronous session inside each `AsyncSession` of the factory (for its events)."""
+
+
+@event.listens_for(_Session, "after_begin")
+def _limit_statements(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
+    """Start each transaction with `SET LOCAL statement_timeout` (savepoints inherit it)."""
+    milliseconds = session.info.get(_STATEMENT_TIMEOUT_MS)
+    if milliseconds and not transaction.nested:
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(milliseconds)}")
 
 
 @contextmanager
-def bind_sessions(bind: AsyncEngine | AsyncConnection, **options: Any) -> Iterator[SessionFactory]:
+def bind_sessions(
+    bind: AsyncEngine | AsyncConnection, *, statement_timeout: float = 0, **options: Any
+) -> Iterator[SessionFactory]:
     """Install the process's session factory, bound to `bind`, for the duration of the block.
 
     The app's lifespan and worker start-up call this through `database_lifespan`; tests call it
     with a connection inside an outer transaction to roll back everything a test did.
+    `statement_timeout` (seconds, 0 for none) limits every statement of every transaction.
     """
-    factory = async_sessionmaker(bind, expire_on_commit=False, **options)
+    factory = async_sessionmaker(
+        bind,
+        expire_on_commit=False,
+        sync_session_class=_Session,
+        info={_STATEMENT_TIMEOUT_MS: round(statement_timeout * 1000)},
+        **options,
+    )
     _factories.append(factory)
     try:
         yield factory
@@ -55,7 +83,7 @@ async def database_lifespan(settings: Settings) -> AsyncIterator[AsyncEngine]:
         )
     engine = build_engine(settings)
     try:
-        with bind_sessions(engine):
+        with bind_sessions(engine, statement_timeout=settings.db_statement_timeout):
             yield engine
     finally:
         await engine.dispose()

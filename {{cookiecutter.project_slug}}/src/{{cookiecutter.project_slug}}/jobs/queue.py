@@ -8,6 +8,7 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from {{ cookiecutter.project_slug }}.edge.ratelimit import JobSubmissionGuard
 from {{ cookiecutter.project_slug }}.errors import DomainError
 from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import Job
@@ -25,12 +26,13 @@ class TaskEngineUnavailableError(DomainError):
     status_code = 503
 
 
-def get_enqueuer(request: Request) -> Enqueuer:
-    """The task engine started by the app's lifespan."""
+async def get_enqueuer(request: Request, _: JobSubmissionGuard) -> Enqueuer:
+    """The task engine started by the app's lifespan, for a caller with a key within its rate."""
     return cast(Enqueuer, request.app.state.enqueue)
 
 
 EnqueueDep = Annotated[Enqueuer, Depends(get_enqueuer)]
+"""Every route that submits jobs takes it: it brings the API key check and the job rate limit."""
 
 
 async def submit_job(
