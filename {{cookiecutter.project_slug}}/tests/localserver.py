@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +33,9 @@ class Reply:
     """Send the body in this many pieces, `delay` apart (slow-drip bodies)."""
     chunked: bool = False
     """Use chunked transfer encoding: no Content-Length for the client to check first."""
+    stream: Callable[[], Iterable[bytes]] | None = None
+    """Make the body while sending it, chunked, instead of `body` (large documents, never held
+    whole); each piece is sent as it comes, `delay` after the previous one."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)
-            if reply.chunked:
+            if reply.chunked or reply.stream is not None:
                 self.send_header("Transfer-Encoding", "chunked")
             else:
                 self.send_header("Content-Length", str(len(reply.body)))
@@ -184,6 +187,12 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             self._write_body(reply)
 
         def _write_body(self, reply: Reply) -> None:
+            if reply.stream is not None:
+                for piece in reply.stream():
+                    time.sleep(reply.delay)
+                    self._write(piece, chunked=True)
+                self.wfile.write(b"0\r\n\r\n")
+                return
             size = max(-(-len(reply.body) // max(reply.chunks, 1)), 1)
             for start in range(0, len(reply.body), size):
                 self._write(reply.body[start : start + size], reply.chunked)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gzip
+import tracemalloc
+import zlib
 from typing import Any
 
 import httpx
 import pytest
 
 from {{ cookiecutter.project_slug }}.outbound.client import (
+    DECODE_STEP,
     OutboundConfig,
     build_client,
     fetch,
+    fetch_stream,
 )
 from {{ cookiecutter.project_slug }}.outbound.errors import (
     BlockedURLError,
+    BodyDecodingError,
     ConnectionFailedError,
     FetchTimeoutError,
     TooLargeError,
@@ -260,3 +267,123 @@ def test_config_from_settings() -> None:
     assert config.allowlist == Allowlist.parse("127.0.0.1/32, intranet.example")
     assert (config.timeout, config.total_timeout) == (4.0, 12.0)
     assert (config.max_bytes, config.max_redirects, config.user_agent) == (1234, 2, "probe/1.0")
+
+
+async def test_stream_hands_the_body_over_as_it_arrives(
+    server: LocalServer, client: httpx.AsyncClient, local_config: OutboundConfig
+) -> None:
+    pieces = [bytes([65 + number]) * 50_000 for number in range(8)]
+    server.reply("/big", Reply(stream=lambda: iter(pieces), headers={"Content-Type": "text/x"}))
+    config = dataclasses.replace(local_config, max_bytes=1024 * 1024)
+    async with fetch_stream(client, server.url("/big"), config=config) as response:
+        assert (response.status_code, response.media_type) == (200, "text/x")
+        chunks = [chunk async for chunk in response.iter_bytes()]
+    assert b"".join(chunks) == b"".join(pieces)
+    assert len(chunks) > 1
+
+
+async def test_stream_follows_and_rechecks_redirects(server: LocalServer) -> None:
+    config = OutboundConfig(allowlist=Allowlist.parse("localhost"), timeout=2.0)
+    server.redirect("/jump", f"http://127.0.0.1:{server.port}/files/robots/wildcard.txt")
+    async with build_client(config) as client:
+        with pytest.raises(BlockedURLError):
+            async with fetch_stream(client, server.url("/jump", host="localhost"), config=config):
+                pass
+    assert [request.path for request in server.requests] == ["/jump"]
+
+
+async def test_stream_refuses_a_body_past_the_limit(
+    server: LocalServer, client: httpx.AsyncClient, local_config: OutboundConfig
+) -> None:
+    server.reply("/endless", Reply(stream=lambda: iter([b"x" * 10_000] * 100)))
+    received: list[bytes] = []
+    with pytest.raises(TooLargeError):
+        await drain(client, server.url("/endless"), local_config, received)
+    assert sum(map(len, received)) <= local_config.max_bytes
+
+
+async def drain(
+    client: httpx.AsyncClient, url: str, config: OutboundConfig, received: list[bytes]
+) -> None:
+    """Stream `url` to the end, collecting the chunks."""
+    async with fetch_stream(client, url, config=config) as response:
+        async for chunk in response.iter_bytes():
+            received.append(chunk)
+
+
+async def test_a_trickling_stream_hits_the_total_timeout(
+    server: LocalServer, local_config: OutboundConfig
+) -> None:
+    server.reply("/trickle", Reply(stream=lambda: iter([b"."] * 100), delay=0.05))
+    config = dataclasses.replace(local_config, timeout=1.0, total_timeout=0.5)
+    async with build_client(config) as client:
+        with pytest.raises(FetchTimeoutError, match=r"longer than 0\.5s"):
+            await drain(client, server.url("/trickle"), config, [])
+
+
+async def test_time_the_caller_spends_on_chunks_is_not_counted(
+    server: LocalServer, local_config: OutboundConfig
+) -> None:
+    """Storing what arrived (here: a pause) does not use up the time budget of the server."""
+    server.reply("/fast", Reply(stream=lambda: iter([b"a" * 1000] * 3)))
+    config = dataclasses.replace(local_config, timeout=1.0, total_timeout=0.5)
+    received = b""
+    async with (
+        build_client(config) as client,
+        fetch_stream(client, server.url("/fast"), config=config) as response,
+    ):
+        async for chunk in response.iter_bytes():
+            received += chunk
+            await asyncio.sleep(0.6)  # longer than the whole budget
+    assert received == b"a" * 3000
+
+
+async def test_content_encoding_is_undone_in_bounded_steps(
+    server: LocalServer, client: httpx.AsyncClient, local_config: OutboundConfig
+) -> None:
+    """A 20 MB gzip bomb sent as `Content-Encoding: gzip` never sits whole in memory."""
+    bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
+    server.reply("/bomb", Reply(body=bomb, headers={"Content-Encoding": "gzip"}))
+    config = dataclasses.replace(local_config, max_bytes=32 * 1024 * 1024)
+    sizes: list[int] = []
+    tracemalloc.start()
+    try:
+        async with fetch_stream(client, server.url("/bomb"), config=config) as response:
+            async for chunk in response.iter_bytes():
+                sizes.append(len(chunk))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(sizes) == 20 * 1024 * 1024
+    assert max(sizes) <= DECODE_STEP
+    assert peak < 2 * 1024 * 1024, f"peak {peak} bytes"
+    with pytest.raises(TooLargeError):
+        await fetch(client, server.url("/bomb"), config=local_config)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw, as some servers send
+    ],
+)
+async def test_encoded_bodies_are_decoded(
+    encoding: str,
+    compress: Any,
+    server: LocalServer,
+    client: httpx.AsyncClient,
+    local_config: OutboundConfig,
+) -> None:
+    page = b"<title>Encoded</title>" * 100
+    server.reply("/page", Reply(body=compress(page), headers={"Content-Encoding": encoding}))
+    assert (await fetch(client, server.url("/page"), config=local_config)).body == page
+
+
+async def test_a_broken_encoding_is_an_outbound_error(
+    server: LocalServer, client: httpx.AsyncClient, local_config: OutboundConfig
+) -> None:
+    server.reply("/broken", Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(BodyDecodingError, match="broken compression"):
+        await fetch(client, server.url("/broken"), config=local_config)

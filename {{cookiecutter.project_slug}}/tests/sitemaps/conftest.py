@@ -26,6 +26,15 @@ def url_entries(count: int, per_chunk: int = 500) -> Iterator[bytes]:
     yield URLSET_CLOSE
 
 
+def one_huge_token(opener: bytes, size: int, closer: bytes) -> Iterator[bytes]:
+    """A urlset whose only content is `opener`, `size` bytes of `0`, `closer`, made lazily."""
+    yield HEADER + URLSET_OPEN + opener
+    piece = b"0" * (1024 * 1024)
+    for _ in range(size // len(piece)):
+        yield piece
+    yield closer + URLSET_CLOSE
+
+
 def gzip_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Gzip-compress `chunks` lazily."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -36,8 +45,8 @@ def gzip_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 @pytest.fixture(scope="session")
 def oversized_gzip() -> bytes:
-    """A small gzip file that inflates past 50 MB (a comment of zeros inside a urlset)."""
-    padding = (b"<!--" + b"0" * (1024 * 1024) + b"-->\n" for _ in range(52))
+    """A small gzip file that inflates past 50 MB (comments of zeros inside a urlset)."""
+    padding = (b"<!--" + b"0" * (32 * 1024) + b"-->\n" for _ in range(52 * 32))
     return b"".join(gzip_stream(iter([HEADER + URLSET_OPEN, *padding, URLSET_CLOSE])))
 
 

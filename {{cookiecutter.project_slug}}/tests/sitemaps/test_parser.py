@@ -11,12 +11,17 @@ from collections.abc import Iterator
 import pytest
 
 from {{ cookiecutter.project_slug }}.sitemaps.parser import (
+    INFLATE_STEP,
     MAX_ENTRIES,
+    MAX_TOKEN_BYTES,
     ChildSitemap,
     MalformedSitemapError,
     SitemapItem,
+    SitemapParser,
     SitemapTooLargeError,
     SitemapURL,
+    TokenScanner,
+    TokenTooLargeError,
     TooManyURLsError,
     UnsafeXMLError,
     parse_lastmod,
@@ -24,7 +29,7 @@ from {{ cookiecutter.project_slug }}.sitemaps.parser import (
 )
 
 from tests.localserver import FIXTURES
-from tests.sitemaps.conftest import gzip_stream, url_entries
+from tests.sitemaps.conftest import HEADER, URLSET_OPEN, gzip_stream, one_huge_token, url_entries
 
 SITEMAPS = FIXTURES / "sitemaps"
 UTC = dt.UTC
@@ -117,6 +122,8 @@ def test_items_are_yielded_while_streaming() -> None:
         ("2024-05-01T10:30:00+02:00", dt.datetime(2024, 5, 1, 8, 30, tzinfo=UTC)),
         ("2024-05-01T10:30Z", dt.datetime(2024, 5, 1, 10, 30, tzinfo=UTC)),
         ("yesterday", None),
+        ("0001-01-01T00:00:00+01:00", None),  # before year 1 in UTC: out of range, not a crash
+        ("9999-12-31T23:00:00-05:00", None),
         ("", None),
         (None, None),
     ],
@@ -198,7 +205,7 @@ def test_plain_stream_past_fifty_megabytes_is_refused() -> None:
     def endless() -> Iterator[bytes]:
         yield b"<urlset>"
         while True:
-            yield b"<!--" + b"x" * 1_000_000 + b"-->"
+            yield b"<!--" + b"x" * 32_000 + b"-->"
 
     with pytest.raises(SitemapTooLargeError):
         for _ in parse_sitemap(endless()):
@@ -221,3 +228,114 @@ def test_memory_stays_bounded() -> None:
     assert count == MAX_ENTRIES
     assert total > 5_000_000
     assert peak < min(total / 5, 2 * 1024 * 1024), f"peak {peak} bytes for {total} bytes"
+
+
+def feed_all(parser: SitemapParser, chunks: Iterator[bytes]) -> int:
+    """Feed `chunks` through `parser` to the end; the number of entries."""
+    count = 0
+    for chunk in chunks:
+        count += sum(len(items) for items in parser.feed(chunk))
+    return count + sum(len(items) for items in parser.close())
+
+
+@pytest.mark.parametrize(
+    ("opener", "closer", "kind"),
+    [
+        (b"<!--", b"-->", "comment"),
+        (b"<url><loc>https://example.com/", b"</loc></url>", "text node or tag"),
+        (b"<![CDATA[", b"]]>", "CDATA section"),
+        (b"<?pi ", b"?>", "processing instruction"),
+        (b'<url x="', b'"/>', "text node or tag"),
+    ],
+)
+def test_a_gzip_bomb_of_one_huge_token_is_refused_without_parsing_it(
+    opener: bytes, closer: bytes, kind: str
+) -> None:
+    """The issue's bomb: a small gzip file that inflates to one huge token, fed in 64 KB slices.
+
+    Linear, shown without timing: the XML handed to expat before the refusal is the same for a
+    token of 4 MB and one twice as large, one token limit and one inflate step at most.
+    """
+    handed: list[int] = []
+    for size in (4 * 1024 * 1024, 8 * 1024 * 1024):
+        bomb = b"".join(gzip_stream(one_huge_token(opener, size, closer)))
+        assert len(bomb) < size / 500  # small on the wire
+        parser = SitemapParser()
+        with pytest.raises(TokenTooLargeError) as caught:
+            feed_all(parser, pieces(bomb, 64 * 1024))
+        assert caught.value.reason.startswith(f"token too large: a {kind} of more than 65,536")
+        handed.append(parser.xml_bytes)
+    assert handed[0] == handed[1] <= MAX_TOKEN_BYTES + INFLATE_STEP
+
+
+def test_the_token_limit_holds_across_every_chunk_boundary() -> None:
+    """Each kind of token split at every position: refused one byte past the limit, not before."""
+    limit = 64
+    tokens = {
+        "comment": (b"<!--", b"-->"),
+        "CDATA section": (b"<![CDATA[", b"]]>"),
+        "processing instruction": (b"<?p ", b"?>"),
+        "declaration": (b"<!DOCTYPE a '", b"'>"),
+        "subset": (b"<!DOCTYPE a [", b"]>"),
+        "text": (b"</b>", b"<c/>"),
+    }
+    for name, (opener, closer) in tokens.items():
+        for size in (1, 2, 3, 5, 8, 13, limit):
+            filler = limit - len(opener) - len(closer)
+            if name == "text":  # from the `<` of `</b>` up to the `<` of `<c/>`
+                filler = limit - len(opener)
+            fits = b"<a>" + opener + b"x" * filler + closer + b"</a>"
+            scan(fits, size, limit)
+            with pytest.raises(TokenTooLargeError):
+                scan(fits.replace(b"x", b"xx", 1), size, limit)
+
+
+def scan(data: bytes, size: int, limit: int) -> None:
+    scanner = TokenScanner(limit)
+    for chunk in pieces(data, size):
+        scanner.scan(chunk)
+
+
+def test_markup_inside_a_comment_does_not_hide_its_length() -> None:
+    """`<` and `>` inside a comment split nothing: the comment is one token."""
+    with pytest.raises(TokenTooLargeError, match="comment"):
+        scan(b"<a><!--" + b"<b>" * 40 + b"--></a>", 7, 100)
+    scan(b"<a><!--" + b"<b>" * 30 + b"--></a>", 7, 100)
+
+
+def test_long_but_legal_tokens_are_accepted() -> None:
+    """A 60 KB comment and a 30 KB caption pass; sitemaps with them still parse."""
+    document = (
+        HEADER
+        + URLSET_OPEN
+        + b"<!--"
+        + b"c" * 60_000
+        + b"--><url><loc>https://example.com/a</loc><caption>"
+        + b"t" * 30_000
+        + b"</caption></url></urlset>"
+    )
+    assert parse_all(document, 1000) == [SitemapURL("https://example.com/a")]
+
+
+def test_huge_text_node_in_plain_xml_is_refused_early() -> None:
+    """Without gzip too: what reaches expat is bounded by the limit, not by the document."""
+    parser = SitemapParser()
+    with pytest.raises(TokenTooLargeError, match="text node"):
+        feed_all(parser, one_huge_token(b"<url><loc>", 8 * 1024 * 1024, b"</loc></url>"))
+    assert parser.xml_bytes <= MAX_TOKEN_BYTES + INFLATE_STEP
+
+
+def test_parser_steps_are_bounded() -> None:
+    """One feed of 1 MB of gzip is parsed in steps of at most 64 KB of XML each."""
+    data = b"".join(gzip_stream(url_entries(20_000)))
+    parser = SitemapParser()
+    seen = 0
+    steps = 0
+    for items in parser.feed(data):
+        steps += 1
+        seen += len(items)
+        assert len(items) <= INFLATE_STEP // 60  # an entry is more than 60 bytes of XML
+    for items in parser.close():
+        seen += len(items)
+    assert seen == 20_000
+    assert steps >= parser.xml_bytes // INFLATE_STEP

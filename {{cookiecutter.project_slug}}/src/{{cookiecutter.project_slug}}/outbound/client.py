@@ -1,21 +1,26 @@
 """The shared outbound HTTP client: every request is checked, resolved and pinned to a safe IP.
 
-Build one client per process or job with `build_client(config)` and fetch with `fetch(...)`,
-which follows redirects itself (re-checking every hop) and caps the body size.
+Build one client per process or job with `build_client(config)`. `fetch(...)` returns a whole
+(capped) body; `fetch_stream(...)` hands the body over chunk by chunk as it arrives, so a large
+document never sits in memory. Both follow redirects themselves (re-checking every hop), cap the
+body's size and spend at most `config.total_timeout` seconds waiting on the network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import time
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
 from {{ cookiecutter.project_slug }}.outbound.errors import (
     BlockedURLError,
+    BodyDecodingError,
     ConnectionFailedError,
     FetchTimeoutError,
     OutboundError,
@@ -32,6 +37,7 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TLS_POOLS = 32  # https connection pools kept, one per host name (least recently used dropped)
+DECODE_STEP = 64 * 1024  # bytes produced per step when undoing a Content-Encoding
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
@@ -44,7 +50,8 @@ class OutboundConfig:
     timeout: float = 10.0
     """Seconds for each network step (connect, read a chunk, write, wait for a connection)."""
     total_timeout: float = 30.0
-    """Seconds for one `fetch`, redirects and body included (stops slow-drip bodies)."""
+    """Seconds one fetch may spend waiting on the network, redirects and body included (stops
+    slow-drip bodies); the time a caller spends on a streamed body's chunks is not counted."""
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = "{{ cookiecutter.project_slug }}/0.1"
@@ -63,15 +70,14 @@ class OutboundConfig:
 
 
 @dataclass(frozen=True)
-class FetchResult:
-    """A fetched response: the requested and final URL, status, headers and the whole body."""
+class ResponseHead:
+    """What is known of a response before its body: requested and final URL, status, headers."""
 
     url: str
     final_url: str
     status_code: int
     content_type: str | None
     headers: httpx.Headers
-    body: bytes
 
     @property
     def media_type(self) -> str | None:
@@ -84,6 +90,145 @@ class FetchResult:
     def is_success(self) -> bool:
         """Whether the status is 2xx."""
         return 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class FetchResult(ResponseHead):
+    """A fetched response with its whole body."""
+
+    body: bytes
+
+
+class _Budget:
+    """The seconds a fetch may still spend waiting on the network, across hops and body reads."""
+
+    def __init__(self, seconds: float, url: str) -> None:
+        self.seconds = seconds
+        self.left = seconds
+        self.url = url
+
+    @asynccontextmanager
+    async def waiting(self) -> AsyncIterator[None]:
+        """Wait on the network inside the budget; `FetchTimeoutError` when it runs out."""
+        if self.left <= 0:
+            raise self._spent()
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.left):
+                yield
+        except TimeoutError as exc:
+            raise self._spent() from exc
+        finally:
+            self.left -= time.monotonic() - started
+
+    def _spent(self) -> FetchTimeoutError:
+        return FetchTimeoutError(f"timeout: {self.url} took longer than {self.seconds}s")
+
+
+@dataclass(frozen=True)
+class FetchStream(ResponseHead):
+    """An open response whose body is read with `iter_bytes()` (once)."""
+
+    _response: httpx.Response = field(repr=False, compare=False)
+    _config: OutboundConfig = field(repr=False, compare=False)
+    _budget: _Budget = field(repr=False, compare=False)
+
+    async def iter_bytes(self, *, truncate: bool = False) -> AsyncGenerator[bytes]:
+        """The body as it arrives; past `max_bytes`, `TooLargeError` (or the end, to `truncate`).
+
+        A gzip or deflate Content-Encoding is undone in steps of at most `DECODE_STEP` bytes.
+        """
+        max_bytes = self._config.max_bytes
+        declared = self.headers.get("content-length", "")
+        if not truncate and declared.isdigit() and int(declared) > max_bytes:
+            raise self._too_large()
+        consumed = self._response.is_stream_consumed  # read (and decoded) by its transport
+        decoder = _Decoder("" if consumed else self.headers.get("content-encoding", ""))
+        received = 0
+        async with aclosing(self._raw()) as raw_chunks:  # closed early when truncating
+            async for raw in raw_chunks:
+                for chunk in decoder.decode(raw):
+                    if received + len(chunk) > max_bytes:
+                        if not truncate:
+                            raise self._too_large()
+                        yield chunk[: max_bytes - received]
+                        return
+                    received += len(chunk)
+                    yield chunk
+
+    async def read(self, *, truncate: bool = False) -> bytes:
+        """The whole body (see `iter_bytes` for the limits)."""
+        body = bytearray()
+        async for chunk in self.iter_bytes(truncate=truncate):
+            body += chunk
+        return bytes(body)
+
+    async def _raw(self) -> AsyncGenerator[bytes]:
+        """The body's bytes as received, each read inside the time budget."""
+        if self._response.is_stream_consumed:
+            yield self._response.content
+            return
+        chunks = self._response.aiter_raw()
+        host = self._response.request.url.host
+        try:
+            while True:
+                try:
+                    async with self._budget.waiting():
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+                except httpx.TimeoutException as exc:
+                    raise FetchTimeoutError(f"timeout: {host} did not answer in time") from exc
+                except httpx.TransportError as exc:
+                    detail = str(exc) or type(exc).__name__
+                    raise ConnectionFailedError(f"connection failed: {host}: {detail}") from exc
+                yield chunk
+        finally:
+            if isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
+
+    def _too_large(self) -> OutboundError:
+        url, limit = self._response.request.url, self._config.max_bytes
+        return TooLargeError(f"too large: {url} is larger than {limit} bytes")
+
+
+class _Decoder:
+    """Undo a gzip or deflate Content-Encoding a step at a time (httpx inflates a whole network
+    chunk at once: 64 KB of a compression bomb would become 64 MB in memory).
+
+    `Accept-Encoding: identity` is sent, so an encoded body comes from a server that ignores it;
+    other encodings are passed through as received.
+    """
+
+    def __init__(self, content_encoding: str) -> None:
+        encoding = content_encoding.strip().lower()
+        self._inflater = None
+        if encoding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS)
+        self._raw_deflate = encoding == "deflate"  # some servers send deflate without a header
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        """The decoded bytes of `data`, in steps of at most `DECODE_STEP` bytes."""
+        if self._inflater is None:
+            yield data
+            return
+        pending = data
+        while not self._inflater.eof:
+            try:
+                chunk = self._inflater.decompress(pending, DECODE_STEP)
+            except zlib.error as exc:
+                if not self._raw_deflate:
+                    raise BodyDecodingError(f"invalid body: broken compression ({exc})") from exc
+                self._inflater, self._raw_deflate = zlib.decompressobj(-zlib.MAX_WBITS), False
+                continue
+            self._raw_deflate = False
+            pending = self._inflater.unconsumed_tail
+            if chunk:
+                yield chunk
+            if not pending and len(chunk) < DECODE_STEP:  # a full step may leave output behind
+                return
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -173,24 +318,60 @@ async def fetch(
     The body is streamed and refused past `config.max_bytes` (`TooLargeError`), or cut there
     when `truncate` is set. Any status is returned; failures raise `OutboundError` subclasses.
     """
+    async with fetch_stream(client, url, config=config, accept=accept) as stream:
+        body = await stream.read(truncate=truncate)
+    return FetchResult(
+        url=stream.url,
+        final_url=stream.final_url,
+        status_code=stream.status_code,
+        content_type=stream.content_type,
+        headers=stream.headers,
+        body=body,
+    )
+
+
+@asynccontextmanager
+async def fetch_stream(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    config: OutboundConfig,
+    accept: str | None = None,
+) -> AsyncIterator[FetchStream]:
+    """GET `url` like `fetch`, but hand the body over as it arrives (`FetchStream.iter_bytes`).
+
+    The guard, the redirect limit, the size cap and the time budget are those of `fetch`; the
+    budget counts only time spent waiting on the network, so a caller that stores each chunk
+    before reading the next is not timed out by its own work. The response is closed on exit.
+    """
+    budget = _Budget(config.total_timeout, url)
     current = check_url(url, config.allowlist)
-    try:
-        async with asyncio.timeout(config.total_timeout):
-            for _ in range(config.max_redirects + 1):
-                result = await _fetch_once(client, current, config, accept, truncate)
-                location = _redirect_target(result)
-                if location is None:
-                    return dataclasses.replace(result, url=url)
-                current = _next_hop(current, location, config.allowlist)
-    except TimeoutError as exc:
-        raise FetchTimeoutError(f"timeout: {url} took longer than {config.total_timeout}s") from exc
+    for _ in range(config.max_redirects + 1):
+        response = await _send(client, current, accept, budget)
+        try:
+            location = _redirect_target(response)
+            if location is None:
+                yield FetchStream(
+                    url=url,
+                    final_url=str(current),
+                    status_code=response.status_code,
+                    content_type=response.headers.get("content-type"),
+                    headers=response.headers,
+                    _response=response,
+                    _config=config,
+                    _budget=budget,
+                )
+                return
+            current = _next_hop(current, location, config.allowlist)
+        finally:
+            await response.aclose()
     raise TooManyRedirectsError(f"too many redirects: more than {config.max_redirects} from {url}")
 
 
-def _redirect_target(result: FetchResult) -> str | None:
+def _redirect_target(response: httpx.Response) -> str | None:
     """The Location of a redirect response, else None."""
-    if result.status_code in REDIRECT_STATUSES:
-        return result.headers.get("location") or None
+    if response.status_code in REDIRECT_STATUSES:
+        return response.headers.get("location") or None
     return None
 
 
@@ -203,48 +384,16 @@ def _next_hop(current: httpx.URL, location: str, allowlist: Allowlist) -> httpx.
     return check_url(target, allowlist)
 
 
-async def _fetch_once(
-    client: httpx.AsyncClient,
-    url: httpx.URL,
-    config: OutboundConfig,
-    accept: str | None,
-    truncate: bool,
-) -> FetchResult:
-    """One GET without redirects, with httpx errors turned into `OutboundError`s."""
-    headers = {"Accept": accept} if accept else {}
+async def _send(
+    client: httpx.AsyncClient, url: httpx.URL, accept: str | None, budget: _Budget
+) -> httpx.Response:
+    """One GET without redirects, up to the response's headers; httpx errors become ours."""
+    request = client.build_request("GET", url, headers={"Accept": accept} if accept else {})
     try:
-        async with client.stream("GET", url, headers=headers) as response:
-            body = await _read_capped(response, config.max_bytes, truncate)
+        async with budget.waiting():
+            return await client.send(request, stream=True)
     except httpx.TimeoutException as exc:
         raise FetchTimeoutError(f"timeout: {url.host} did not answer in time") from exc
     except httpx.TransportError as exc:
         detail = str(exc) or type(exc).__name__
         raise ConnectionFailedError(f"connection failed: {url.host}: {detail}") from exc
-    return FetchResult(
-        url=str(url),
-        final_url=str(url),
-        status_code=response.status_code,
-        content_type=response.headers.get("content-type"),
-        headers=response.headers,
-        body=body,
-    )
-
-
-async def _read_capped(response: httpx.Response, max_bytes: int, truncate: bool) -> bytes:
-    """Read the body; past `max_bytes` raise `TooLargeError` or, with `truncate`, cut it."""
-    declared = response.headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(response, max_bytes)
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            if truncate:
-                return bytes(body[:max_bytes])
-            raise _too_large(response, max_bytes)
-    return bytes(body)
-
-
-def _too_large(response: httpx.Response, max_bytes: int) -> OutboundError:
-    """The error for a body past the limit."""
-    return TooLargeError(f"too large: {response.request.url} is larger than {max_bytes} bytes")

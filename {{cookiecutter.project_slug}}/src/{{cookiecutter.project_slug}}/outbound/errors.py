@@ -27,5 +27,9 @@ class FetchTimeoutError(OutboundError):
     """The server did not answer in time."""
 
 
+class BodyDecodingError(OutboundError):
+    """The response declared a Content-Encoding its body does not follow."""
+
+
 class ConnectionFailedError(OutboundError):
     """The host could not be resolved or reached, or the connection broke."""

@@ -1,16 +1,64 @@
-"""Page storage. Functions use the caller's session; the caller owns the transaction."""
+"""Page storage. Functions use the caller's session; the caller owns the transaction.
+
+What a page gave is stored whatever it is: text is made storable before insert (PostgreSQL text
+cannot hold U+0000; bounded columns take at most their length), so one hostile page cannot fail
+the batch it is in.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.project_slug }}.pages.models import Page
+from {{ cookiecutter.project_slug }}.pages.extract import MAX_DESCRIPTION, MAX_TITLE
+from {{ cookiecutter.project_slug }}.pages.models import MAX_URL_LENGTH, Page
+
+MAX_ERROR_LENGTH = 2000
+URL_FIELDS = frozenset({"final_url", "canonical_url"})
+"""URLs other than the page's own: a URL cut short is another URL, so one too long is dropped."""
+_COLUMN_LENGTHS = {
+    column.name: column.type.length
+    for column in Page.__table__.columns
+    if isinstance(column.type, String) and column.type.length
+}
+_TEXT_LIMITS = {
+    **_COLUMN_LENGTHS,
+    "title": MAX_TITLE,
+    "description": MAX_DESCRIPTION,
+    "error": MAX_ERROR_LENGTH,
+}
+
+
+def unstorable_url(url: str) -> str | None:
+    """Why the page URL cannot be a row's key (too long for its column), or None.
+
+    (It holds no NUL: it comes from the job's JSONB parameters, which cannot hold one.)
+    """
+    if len(url) > MAX_URL_LENGTH:
+        return f"URL too long: {len(url):,} characters (at most {MAX_URL_LENGTH:,} are stored)"
+    return None
+
+
+def storable(page: dict[str, Any]) -> dict[str, Any]:
+    """`page` with every text value storable: NULs removed, metadata cut to its column's length,
+    URLs longer than `MAX_URL_LENGTH` dropped. The page's own `url` must pass `unstorable_url`."""
+    cleaned = dict(page)
+    for key, value in page.items():
+        if key == "url" or not isinstance(value, str):
+            continue
+        text = value.replace("\x00", "")
+        if key in URL_FIELDS:
+            cleaned[key] = text if len(text) <= MAX_URL_LENGTH else None
+        elif key in _TEXT_LIMITS:
+            cleaned[key] = text[: _TEXT_LIMITS[key]]
+        else:
+            cleaned[key] = text
+    return cleaned
 
 
 async def store_pages(
@@ -26,8 +74,26 @@ async def store_pages(
             index_elements=[Page.job_id, Page.url],
             set_={**{key: statement.excluded[key] for key in columns}, "updated_at": func.now()},
         ),
-        [{**page, "job_id": job_id} for page in pages],
+        [{**storable(page), "job_id": job_id} for page in pages],
     )
+
+
+async def stored_urls(session: AsyncSession, *, job_id: uuid.UUID, urls: Iterable[str]) -> set[str]:
+    """Which of `urls` already have a row for this batch (stored by an earlier attempt)."""
+    rows = await session.scalars(
+        select(Page.url).where(Page.job_id == job_id, Page.url.in_(list(urls)))
+    )
+    return set(rows)
+
+
+async def count_pages(session: AsyncSession, *, job_id: uuid.UUID) -> tuple[int, int]:
+    """(pages stored, of which failed) for a batch, whichever attempt stored them."""
+    row = (
+        await session.execute(
+            select(func.count(), func.count(Page.error)).where(Page.job_id == job_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 async def list_pages(

@@ -1,30 +1,42 @@
 """The page-scraper job: fetch concurrently (global and per-host limits), respect robots.txt,
-store one row per URL with its metadata or its failure, and report progress as pages finish."""
+store one row per URL with its metadata or its failure, and report progress as pages finish.
+
+One page never fails the batch: a URL that cannot be stored (longer than its column) is skipped
+and listed in the result, and what a page gives is made storable before insert. HTML is read up
+to `</head>` (at most `PAGE_BYTES`) and parsed off the event loop. A retried batch skips the
+URLs an earlier attempt stored and counts them as done.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Iterable
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from {{ cookiecutter.project_slug }}.db import task_session
+from {{ cookiecutter.project_slug }}.jobs.offload import cpu
 from {{ cookiecutter.project_slug }}.jobs.runner import JobContext
 from {{ cookiecutter.project_slug }}.outbound.client import (
+    FetchStream,
     OutboundConfig,
-    fetch,
+    fetch_stream,
 )
 from {{ cookiecutter.project_slug }}.outbound.errors import OutboundError
 from {{ cookiecutter.project_slug }}.outbound.robots import RobotsPolicy
 from {{ cookiecutter.project_slug }}.pages import service
-from {{ cookiecutter.project_slug }}.pages.extract import extract_metadata
+from {{ cookiecutter.project_slug }}.pages.extract import HTML_TYPES, extract_metadata
 
 KIND = "pages"
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 PAGE_BYTES = 2 * 1024 * 1024  # metadata lives in the head: read at most this much of a page
 WRITE_EVERY = 10  # pages per transaction while the batch runs
+SHOWN_URL = 200  # characters of a skipped URL shown in the result
+_HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 
 
 @dataclasses.dataclass
@@ -47,28 +59,45 @@ async def scrape_batch(context: JobContext) -> dict[str, Any]:
     """Fetch every URL of the batch and store what each gave."""
     settings = context.resources.settings
     urls: list[str] = list(context.params["urls"])
+    skipped = [(url, reason) for url in urls if (reason := service.unstorable_url(url))]
+    storable = [url for url in urls if not service.unstorable_url(url)]
+    async with task_session() as session:
+        already = await service.stored_urls(session, job_id=context.job_id, urls=storable)
     config = dataclasses.replace(context.resources.outbound, max_bytes=PAGE_BYTES)
     robots = RobotsPolicy(context.resources.http, context.resources.outbound)
     limits = _Limits(asyncio.Semaphore(settings.pages_concurrency), settings.pages_per_host)
-    done = failed = 0
+    done = len(skipped) + len(already)
     pending: list[dict[str, Any]] = []
     scrapes = [
         asyncio.create_task(_scrape(context.resources.http, config, robots, limits, url))
-        for url in urls
+        for url in storable
+        if url not in already
     ]
     try:
         for finished in asyncio.as_completed(scrapes):
-            page = await finished
-            pending.append(page)
+            pending.append(await finished)
             done += 1
-            failed += page["error"] is not None
             if len(pending) >= WRITE_EVERY or done == len(urls):
                 await _write(context, pending, done=done, total=len(urls))
                 pending = []
+        if not scrapes:  # nothing left to fetch (all stored by an earlier attempt, or skipped)
+            await _write(context, [], done=done, total=len(urls))
     finally:
         for scrape in scrapes:
             scrape.cancel()
-    return {"pages": len(urls), "succeeded": len(urls) - failed, "failed": failed}
+    async with task_session() as session:
+        stored, failed = await service.count_pages(session, job_id=context.job_id)
+    return {
+        "pages": len(urls),
+        "succeeded": stored - failed,
+        "failed": failed + len(skipped),
+        "skipped": [{"url": _shown(url), "reason": reason} for url, reason in skipped],
+    }
+
+
+def _shown(url: str) -> str:
+    """The URL as the result lists it: cut, with a mark, when very long."""
+    return url if len(url) <= SHOWN_URL else f"{url[:SHOWN_URL]}..."
 
 
 async def _write(
@@ -101,17 +130,33 @@ async def _scrape(
         async with limits.total, limits.host(url):
             if not await robots.allowed(url):
                 return {**page, "error": "disallowed by robots.txt"}
-            result = await fetch(client, url, config=config, accept=HTML_ACCEPT, truncate=True)
+            async with fetch_stream(client, url, config=config, accept=HTML_ACCEPT) as response:
+                page.update(
+                    final_url=response.final_url,
+                    status_code=response.status_code,
+                    content_type=response.content_type,
+                )
+                if not response.is_success:
+                    return {**page, "error": f"HTTP {response.status_code}"}
+                body = await _read_head(response)
     except OutboundError as exc:
         return {**page, "error": exc.reason}
-    page.update(
-        final_url=result.final_url,
-        status_code=result.status_code,
-        content_type=result.content_type,
-    )
-    if not result.is_success:
-        return {**page, "error": f"HTTP {result.status_code}"}
-    metadata = extract_metadata(
-        result.body, base_url=result.final_url, content_type=result.content_type
+    metadata = await cpu.run(
+        extract_metadata, body, base_url=page["final_url"], content_type=page["content_type"]
     )
     return {**page, **dataclasses.asdict(metadata)}
+
+
+async def _read_head(response: FetchStream) -> bytes:
+    """The page up to `</head>` (metadata lives there), at most `PAGE_BYTES`; nothing when the
+    content type says it is not HTML."""
+    if response.media_type is not None and response.media_type not in HTML_TYPES:
+        return b""
+    body = bytearray()
+    async with aclosing(response.iter_bytes(truncate=True)) as chunks:
+        async for chunk in chunks:
+            searched = max(len(body) - 8, 0)  # `</head >` may straddle two chunks
+            body += chunk
+            if _HEAD_END.search(body, searched):
+                break
+    return bytes(body)

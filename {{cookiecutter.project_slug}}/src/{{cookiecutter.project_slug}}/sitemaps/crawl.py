@@ -1,33 +1,40 @@
-"""Walk a sitemap tree breadth-first and yield its page URLs in batches.
+"""Walk a sitemap tree breadth-first and yield its page URLs in batches, streaming.
 
-Fetching is injected (`fetch_bytes`), so the walk is pure of HTTP and of the database; in the
-service it is `fetch` of the guarded outbound client. A child sitemap that fails is recorded in
-`WalkStats.errors` and skipped; a failing root sitemap or the per-job URL cap raises.
+Each sitemap's body flows from the network into the (inflating) parser chunk by chunk, and a
+batch is handed over as soon as it is full: one walk holds a network chunk, a parse step and
+one batch, whatever the size of the sitemap. Parsing runs off the event loop (`cpu.run`), one
+bounded step at a time. Fetching is injected (`open_sitemap`), so the walk is pure of HTTP and
+of the database; in the service it is `fetch_stream` of the guarded outbound client. A child
+sitemap that fails is recorded in `WalkStats.errors` and skipped; a failing root sitemap or the
+per-job URL cap raises.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
+from {{ cookiecutter.project_slug }}.jobs.offload import cpu
 from {{ cookiecutter.project_slug }}.outbound.client import (
     OutboundConfig,
-    fetch,
+    fetch_stream,
 )
 from {{ cookiecutter.project_slug }}.outbound.errors import OutboundError
 from {{ cookiecutter.project_slug }}.sitemaps.parser import (
     ChildSitemap,
     SitemapError,
+    SitemapItem,
+    SitemapParser,
     SitemapURL,
-    parse_sitemap,
 )
 
-FetchBytes = Callable[[str], Awaitable[bytes]]
-PARSE_CHUNK = 64 * 1024
+OpenSitemap = Callable[[str], AbstractAsyncContextManager[AsyncIterator[bytes]]]
+"""Opens a sitemap URL: its body, chunk by chunk; raises `OutboundError` or `SitemapError`."""
 MAX_RECORDED_ERRORS = 100
 DEFAULT_MAX_SITEMAPS = 1000
 
@@ -43,6 +50,8 @@ class SitemapBatch:
     sitemap_url: str
     depth: int
     urls: tuple[SitemapURL, ...]
+    found: int = 0
+    """Page URLs the walk had found when it handed this batch over, this batch included."""
 
 
 @dataclass
@@ -67,18 +76,21 @@ class SitemapFetchError(SitemapError):
 SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, application/gzip;q=0.8, */*;q=0.5"
 
 
-def http_fetcher(client: httpx.AsyncClient, config: OutboundConfig) -> FetchBytes:
-    """A `fetch_bytes` for `walk` on the guarded client: the body of a 2xx, else an error."""
+def http_opener(client: httpx.AsyncClient, config: OutboundConfig) -> OpenSitemap:
+    """An `open_sitemap` for `walk` on the guarded client: the body of a 2xx, else an error."""
 
-    async def fetch_bytes(url: str) -> bytes:
-        result = await fetch(client, url, config=config, accept=SITEMAP_ACCEPT)
-        if not result.is_success:
-            raise SitemapFetchError(
-                f"sitemap unavailable: {url} answered HTTP {result.status_code}"
-            )
-        return result.body
+    @asynccontextmanager
+    async def open_sitemap(url: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The body of `url`, chunk by chunk, while the response is open."""
+        async with fetch_stream(client, url, config=config, accept=SITEMAP_ACCEPT) as response:
+            if not response.is_success:
+                raise SitemapFetchError(
+                    f"sitemap unavailable: {url} answered HTTP {response.status_code}"
+                )
+            async with aclosing(response.iter_bytes()) as chunks:
+                yield chunks
 
-    return fetch_bytes
+    return open_sitemap
 
 
 def normalize_url(url: str) -> str:
@@ -93,76 +105,96 @@ def normalize_url(url: str) -> str:
 async def walk(
     root_url: str,
     *,
-    fetch_bytes: FetchBytes,
+    open_sitemap: OpenSitemap,
     max_depth: int,
     max_urls: int,
     batch_size: int,
     max_sitemaps: int = DEFAULT_MAX_SITEMAPS,
     stats: WalkStats | None = None,
-) -> AsyncIterator[SitemapBatch]:
+) -> AsyncGenerator[SitemapBatch]:
     """Yield batches of page URLs from `root_url` and the sitemaps it indexes, breadth-first.
 
     Indexes nested deeper than `max_depth` (the root is depth 0) and already seen sitemaps are
-    skipped. Past `max_urls` page URLs, the URLs up to the cap are yielded, then `CrawlLimitError`.
+    skipped, and so is every sitemap after the first `max_sitemaps` tried. Past `max_urls` page
+    URLs, the URLs up to the cap are yielded, then `CrawlLimitError`.
     """
     stats = stats if stats is not None else WalkStats()
     queue: deque[tuple[str, int]] = deque([(root_url, 0)])
     seen = {normalize_url(root_url)}
+    tried = 0
     while queue:
         url, depth = queue.popleft()
-        if stats.sitemaps_fetched >= max_sitemaps:
+        if tried >= max_sitemaps:
             stats.record(url, f"skipped: more than {max_sitemaps} sitemaps in one job")
             continue
-        body = await _fetch(url, fetch_bytes, stats, is_root=depth == 0)
-        if body is None:
-            continue
-        for batch, children in _read(url, depth, body, batch_size, stats, is_root=depth == 0):
-            _enqueue(children, depth + 1, max_depth, queue, seen, stats)
-            allowed = _take(batch, max_urls, stats)
-            if allowed.urls:
-                yield allowed
-            if len(allowed.urls) < len(batch.urls):
-                raise CrawlLimitError(
-                    f"too many URLs: the sitemaps list more than {max_urls:,} pages "
-                    "(the limit per job)"
-                )
+        tried += 1
+        reads = _read(url, depth, open_sitemap, batch_size, stats, is_root=depth == 0)
+        async with aclosing(reads):
+            async for batch, children in reads:
+                _enqueue(children, depth + 1, max_depth, queue, seen, stats)
+                allowed = _take(batch, max_urls, stats)
+                if allowed.urls:
+                    yield allowed
+                if len(allowed.urls) < len(batch.urls):
+                    raise CrawlLimitError(
+                        f"too many URLs: the sitemaps list more than {max_urls:,} pages "
+                        "(the limit per job)"
+                    )
 
 
-async def _fetch(
-    url: str, fetch_bytes: FetchBytes, stats: WalkStats, *, is_root: bool
-) -> bytes | None:
-    """The sitemap's body; a failing child is recorded and gives None, a failing root raises."""
+async def _read(
+    url: str,
+    depth: int,
+    open_sitemap: OpenSitemap,
+    batch_size: int,
+    stats: WalkStats,
+    *,
+    is_root: bool,
+) -> AsyncGenerator[tuple[SitemapBatch, list[str]]]:
+    """Stream one sitemap into (batch of pages, child sitemap URLs) pairs, `batch_size` each.
+
+    A failing child is recorded (what it gave before failing is still yielded); a failing root
+    raises.
+    """
+    pages: list[SitemapURL] = []
+    children: list[str] = []
     try:
-        body = await fetch_bytes(url)
+        async with open_sitemap(url) as body:
+            stats.sitemaps_fetched += 1
+            parser = SitemapParser()
+            chunks = aiter(body)
+            while True:
+                chunk = await anext(chunks, None)
+                steps = parser.close() if chunk is None else parser.feed(chunk)
+                while (items := await cpu.run(_next_step, steps)) is not None:
+                    _sort(items, pages, children)
+                    while len(pages) >= batch_size or len(children) >= batch_size:
+                        yield (
+                            SitemapBatch(url, depth, tuple(pages[:batch_size])),
+                            children[:batch_size],
+                        )
+                        pages, children = pages[batch_size:], children[batch_size:]
+                if chunk is None:
+                    break
     except (OutboundError, SitemapError) as exc:
         if is_root:
             raise
         stats.record(url, exc.reason)
-        return None
-    stats.sitemaps_fetched += 1
-    return body
-
-
-def _read(
-    url: str, depth: int, body: bytes, batch_size: int, stats: WalkStats, *, is_root: bool
-) -> Iterator[tuple[SitemapBatch, list[str]]]:
-    """Parse `body` into (batch of pages, child sitemap URLs) pairs, `batch_size` pages each."""
-    pages: list[SitemapURL] = []
-    children: list[str] = []
-    try:
-        for item in parse_sitemap(_slices(body)):
-            if isinstance(item, ChildSitemap):
-                children.append(item.loc)
-            else:
-                pages.append(item)
-            if len(pages) >= batch_size or len(children) >= batch_size:
-                yield SitemapBatch(url, depth, tuple(pages)), children
-                pages, children = [], []
-    except SitemapError as exc:
-        if is_root:
-            raise
-        stats.record(url, exc.reason)
     yield SitemapBatch(url, depth, tuple(pages)), children
+
+
+def _sort(items: list[SitemapItem], pages: list[SitemapURL], children: list[str]) -> None:
+    """Append pages and child sitemaps (a document has one kind or the other)."""
+    for item in items:
+        if isinstance(item, ChildSitemap):
+            children.append(item.loc)
+        else:
+            pages.append(item)
+
+
+def _next_step(steps: Iterator[list[SitemapItem]]) -> list[SitemapItem] | None:
+    """Parse one step (at most 64 KB of XML): its finished entries, or None at the end."""
+    return next(steps, None)
 
 
 def _enqueue(
@@ -187,15 +219,6 @@ def _enqueue(
 
 def _take(batch: SitemapBatch, max_urls: int, stats: WalkStats) -> SitemapBatch:
     """The part of `batch` that fits under `max_urls`, counted into `urls_found`."""
-    room = max(max_urls - stats.urls_found, 0)
-    if len(batch.urls) > room:
-        batch = dataclasses.replace(batch, urls=batch.urls[:room])
-    stats.urls_found += len(batch.urls)
-    return batch
-
-
-def _slices(body: bytes) -> Iterator[bytes]:
-    """`body` in parser-sized slices."""
-    view = memoryview(body)
-    for start in range(0, len(body), PARSE_CHUNK):
-        yield bytes(view[start : start + PARSE_CHUNK])
+    urls = batch.urls[: max(max_urls - stats.urls_found, 0)]
+    stats.urls_found += len(urls)
+    return dataclasses.replace(batch, urls=urls, found=stats.urls_found)

@@ -1,14 +1,22 @@
-"""Streaming, safe sitemap parsing with stdlib expat.
+"""Streaming, safe sitemap parsing with stdlib expat, linear in its input.
 
-Memory stays bounded: input is inflated and parsed chunk by chunk and items are yielded as they
-complete. Entity declarations, external DTDs and external entities are refused, so XML bombs and
-file reads fail with `UnsafeXMLError`. Limits follow the sitemaps protocol: 50,000 entries and
-50 MB uncompressed per file.
+Memory stays bounded: `SitemapParser` takes the body chunk by chunk as it arrives, inflates gzip
+(detected by its magic bytes) 64 KB at a time, and hands over the entries finished in each step.
+Entity declarations, external DTDs and external entities are refused, so XML bombs and file reads
+fail with `UnsafeXMLError`. Limits follow the sitemaps protocol: 50,000 entries and 50 MB
+uncompressed per file.
+
+Linear whatever the expat version: expat before 2.6 re-parses an unfinished token from its start
+on every feed, so one huge comment fed in slices costs time quadratic in its size (a 45 MB comment
+blocked for 29 s). A lexical scanner looks at every byte before expat does and refuses any single
+token (text, tag, comment, CDATA section, processing instruction, declaration) longer than
+`MAX_TOKEN_BYTES` with `TokenTooLargeError`; expat then never holds more than one such token.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +25,9 @@ from xml.parsers import expat
 MAX_ENTRIES = 50_000
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_LOC_LENGTH = 2048
-INFLATE_STEP = 64 * 1024  # bytes of XML produced per decompression step
+MAX_TOKEN_BYTES = 64 * 1024
+"""Longest single XML token accepted; sitemap fields are at most a few KB (a URL is <= 2,048)."""
+INFLATE_STEP = 64 * 1024  # bytes of XML produced, scanned and parsed per step
 GZIP_MAGIC = b"\x1f\x8b"
 CHANGEFREQS = frozenset({"always", "hourly", "daily", "weekly", "monthly", "yearly", "never"})
 _NS_SEP = "\x1f"  # expat joins namespace and local name with this; it cannot occur in XML names
@@ -50,6 +60,10 @@ class TooManyURLsError(SitemapError):
     """The document lists more than 50,000 entries."""
 
 
+class TokenTooLargeError(SitemapError):
+    """One token (text, tag, comment, CDATA, processing instruction) exceeds `MAX_TOKEN_BYTES`."""
+
+
 @dataclass(frozen=True, slots=True)
 class SitemapURL:
     """A page listed by a `<urlset>`."""
@@ -75,13 +89,68 @@ def parse_sitemap(
     chunks: Iterable[bytes], *, max_entries: int = MAX_ENTRIES
 ) -> Iterator[SitemapItem]:
     """Yield the pages or child sitemaps of a (possibly gzip-compressed) sitemap, streaming."""
-    handler = _Handler(max_entries)
-    parser = _make_parser(handler)
-    for data in _inflate(chunks):
-        _feed(parser, data, final=False)
-        yield from handler.drain()
-    _feed(parser, b"", final=True)
-    yield from handler.drain()
+    parser = SitemapParser(max_entries=max_entries)
+    for chunk in chunks:
+        for items in parser.feed(chunk):
+            yield from items
+    for items in parser.close():
+        yield from items
+
+
+class SitemapParser:
+    """A push parser: `feed` the body's chunks as they arrive, then `close`.
+
+    Both return an iterator with one list of finished entries per step of at most
+    `INFLATE_STEP` bytes of XML, so a caller decides how much work to do at a time (and where:
+    `jobs.offload.cpu` runs steps off the event loop). Exhaust it before the next call.
+    """
+
+    def __init__(
+        self, *, max_entries: int = MAX_ENTRIES, max_token_bytes: int = MAX_TOKEN_BYTES
+    ) -> None:
+        self._handler = _Handler(max_entries)
+        self._expat = _make_parser(self._handler)
+        self._scanner = TokenScanner(max_token_bytes)
+        self._head = b""  # the first bytes, until gzip can be told from XML
+        self._inflater: zlib._Decompress | None = None
+        self._started = False
+        self.xml_bytes = 0
+        """Bytes of XML handed to expat so far (after inflating)."""
+
+    def feed(self, data: bytes) -> Iterator[list[SitemapItem]]:
+        """Parse the next chunk of the body (compressed or not), one step at a time."""
+        if not self._started:
+            self._head += data
+            if len(self._head) < len(GZIP_MAGIC):
+                return
+            data, self._head, self._started = self._head, b"", True
+            if data.startswith(GZIP_MAGIC):
+                self._inflater = zlib.decompressobj(wbits=31)
+        steps = _slices(data) if self._inflater is None else _inflate(self._inflater, data)
+        for xml in steps:
+            yield self._parse(xml, final=False)
+
+    def close(self) -> Iterator[list[SitemapItem]]:
+        """Finish the document: refuse an empty, truncated or unterminated one."""
+        if not self._started:
+            if not self._head:
+                raise MalformedSitemapError("malformed sitemap: the document is empty")
+            yield self._parse(self._head, final=False)
+        if self._inflater is not None and not self._inflater.eof:
+            raise MalformedSitemapError("malformed gzip data: the stream is truncated")
+        yield self._parse(b"", final=True)
+
+    def _parse(self, xml: bytes, *, final: bool) -> list[SitemapItem]:
+        """Check one step of XML (size, tokens), then parse it; the entries it finished."""
+        if self.xml_bytes + len(xml) > MAX_UNCOMPRESSED_BYTES:
+            raise SitemapTooLargeError(
+                f"sitemap too large: more than {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MB "
+                "uncompressed"
+            )
+        self._scanner.scan(xml)
+        self.xml_bytes += len(xml)
+        _feed(self._expat, xml, final=final)
+        return self._handler.drain()
 
 
 def _make_parser(handler: _Handler) -> expat.XMLParserType:
@@ -127,54 +196,155 @@ def _refuse_external(*_: object) -> int:
     raise UnsafeXMLError("unsafe XML: external entities are not accepted")
 
 
-def _inflate(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Yield the XML bytes: gzip (by magic bytes) inflated step by step; 50 MB at most."""
-    stream = iter(chunks)
-    head = b""
-    for chunk in stream:
-        head += chunk
-        if len(head) >= len(GZIP_MAGIC):
-            break
-    if not head:
-        raise MalformedSitemapError("malformed sitemap: the document is empty")
-    if head.startswith(GZIP_MAGIC):
-        yield from _cap(_gunzip(head, stream))
-    else:
-        yield from _cap(_prepend(head, stream))
+def _slices(data: bytes) -> Iterator[bytes]:
+    """`data` in steps of at most `INFLATE_STEP` bytes."""
+    if len(data) <= INFLATE_STEP:
+        yield data
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), INFLATE_STEP):
+        yield bytes(view[start : start + INFLATE_STEP])
 
 
-def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """`head`, then the rest of the chunks."""
-    yield head
-    yield from rest
-
-
-def _gunzip(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """Inflate a gzip stream producing at most `INFLATE_STEP` bytes at a time."""
-    inflater = zlib.decompressobj(wbits=31)
+def _inflate(inflater: zlib._Decompress, data: bytes) -> Iterator[bytes]:
+    """Inflate `data` producing at most `INFLATE_STEP` bytes at a time (gzip bombs stay small)."""
+    pending = data
     try:
-        for compressed in _prepend(head, rest):
-            pending = compressed
-            while pending and not inflater.eof:
-                yield inflater.decompress(pending, INFLATE_STEP)
-                pending = inflater.unconsumed_tail
+        while not inflater.eof:
+            xml = inflater.decompress(pending, INFLATE_STEP)
+            pending = inflater.unconsumed_tail
+            if xml:
+                yield xml
+            if not pending and len(xml) < INFLATE_STEP:  # a full step may leave output behind
+                return
     except zlib.error as exc:
         raise MalformedSitemapError(f"malformed gzip data: {exc}") from exc
-    if not inflater.eof:
-        raise MalformedSitemapError("malformed gzip data: the stream is truncated")
 
 
-def _cap(data: Iterator[bytes]) -> Iterator[bytes]:
-    """Pass `data` through, refusing it past `MAX_UNCOMPRESSED_BYTES`."""
-    total = 0
-    for chunk in data:
-        total += len(chunk)
-        if total > MAX_UNCOMPRESSED_BYTES:
-            raise SitemapTooLargeError(
-                f"sitemap too large: more than {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MB "
-                "uncompressed"
-            )
-        yield chunk
+# Token kinds of `TokenScanner` (as named in its error), with the bytes that end them.
+_TEXT = "text node or tag"
+_COMMENT = "comment"
+_CDATA = "CDATA section"
+_PI = "processing instruction"
+_DECLARATION = "declaration"
+_TERMINATORS = {_COMMENT: b"-->", _CDATA: b"]]>", _PI: b"?>"}
+_OPENERS = ((b"<!--", _COMMENT), (b"<![CDATA[", _CDATA), (b"<?", _PI))
+_LONGEST_OPENER = 9
+_SPECIAL_OPEN = re.compile(rb"<[!?]")
+_DECLARATION_STOP = re.compile(rb"[>\"'\[]")
+
+
+class TokenScanner:
+    """Follows the XML token in progress across chunks; refuses one longer than `limit` bytes.
+
+    O(1) work per byte, done in C by `re.search`, `bytes.find` and `bytes.split`; Python runs
+    once per chunk and once per comment, CDATA section, processing instruction or declaration.
+    Text and tags, the bulk of a sitemap, are checked in bulk: no `<` may occur inside a text
+    node or a tag, so each lies within the gap between two `<`, and no gap may exceed the limit.
+    The scanner only measures: expat judges well-formedness. It reads at most a few bytes twice
+    (an opener or terminator split by a chunk boundary).
+    """
+
+    def __init__(self, limit: int = MAX_TOKEN_BYTES) -> None:
+        self.limit = limit
+        self.kind = _TEXT
+        self.length = 0
+        """Bytes of the token in progress (text and tags: since the last `<`)."""
+        self._inside = b""  # in a declaration: the open quote, or `[` for a DOCTYPE's subset
+        self._carry = b""  # at most 8 bytes that may start an opener or a terminator
+
+    def scan(self, data: bytes) -> None:
+        """Account for the next bytes of the document; raise `TokenTooLargeError` past the limit."""
+        buffer = self._carry + data if self._carry else data
+        self._carry = b""
+        position = 0
+        while position < len(buffer):
+            if self.kind == _TEXT:
+                position = self._text(buffer, position)
+            elif self.kind == _DECLARATION:
+                position = self._declaration(buffer, position)
+            else:
+                position = self._until(buffer, position, _TERMINATORS[self.kind])
+
+    def _text(self, buffer: bytes, position: int) -> int:
+        """Text and tags, up to the next comment, CDATA section, PI or declaration."""
+        special = _SPECIAL_OPEN.search(buffer, position)
+        if special is None:
+            end = len(buffer) - 1 if buffer.endswith(b"<") else len(buffer)
+            self._gaps(buffer[position:end])
+            self._carry = buffer[end:]  # a final `<` may open a comment in the next chunk
+            return len(buffer)
+        start = special.start()
+        self._gaps(buffer[position:start])
+        opener = buffer[start : start + _LONGEST_OPENER]
+        for prefix, kind in _OPENERS:
+            if opener.startswith(prefix):
+                return self._begin(kind, start, len(prefix))
+            if prefix.startswith(opener):  # `<!-` at the end of the chunk: wait for more
+                self._carry = opener
+                return len(buffer)
+        return self._begin(_DECLARATION, start, 2)
+
+    def _gaps(self, region: bytes) -> None:
+        """Text and tags only: no gap between two `<` may exceed the limit."""
+        parts = region.split(b"<")
+        self._grow(len(parts[0]))
+        if len(parts) == 1:
+            return
+        if max(map(len, parts[1:-1]), default=0) >= self.limit:  # the `<` counts too
+            self._refuse(_TEXT)
+        self.length = 0
+        self._grow(len(parts[-1]) + 1)
+
+    def _begin(self, kind: str, start: int, opener: int) -> int:
+        """Enter a comment, CDATA section, PI or declaration whose opener is at `start`."""
+        self.kind, self.length = kind, 0
+        self._grow(opener)
+        return start + opener
+
+    def _until(self, buffer: bytes, position: int, terminator: bytes) -> int:
+        """Inside a comment, CDATA section or PI: skip to its terminator."""
+        found = buffer.find(terminator, position)
+        if found < 0:
+            keep = max(len(buffer) - len(terminator) + 1, position)
+            self._grow(keep - position)
+            self._carry = buffer[keep:]  # may be the start of the terminator
+            return len(buffer)
+        self._grow(found + len(terminator) - position)
+        self.kind, self.length = _TEXT, 0
+        return found + len(terminator)
+
+    def _declaration(self, buffer: bytes, position: int) -> int:
+        """Inside `<!DOCTYPE ...>` or another `<!`: skip quoted literals and the `[...]` subset."""
+        if self._inside:
+            stop = buffer.find(b"]" if self._inside == b"[" else self._inside, position)
+        else:
+            match = _DECLARATION_STOP.search(buffer, position)
+            stop = -1 if match is None else match.start()
+        if stop < 0:
+            self._grow(len(buffer) - position)
+            return len(buffer)
+        self._grow(stop + 1 - position)
+        char = buffer[stop : stop + 1]
+        if self._inside:
+            self._inside = b""
+        elif char == b">":
+            self.kind, self.length = _TEXT, 0
+        else:
+            self._inside = char
+        return stop + 1
+
+    def _grow(self, count: int) -> None:
+        """Add `count` bytes to the token in progress; refuse it past the limit."""
+        self.length += count
+        if self.length > self.limit:
+            self._refuse(self.kind)
+
+    def _refuse(self, kind: str) -> None:
+        raise TokenTooLargeError(
+            f"token too large: a {kind} of more than {self.limit:,} bytes "
+            "(sitemap fields are at most a few KB)"
+        )
 
 
 class _Handler:
@@ -273,11 +443,11 @@ def parse_lastmod(value: str | None) -> dt.datetime | None:
         text = f"{text}-01-01"[:10] if len(text) == 4 else f"{text}-01"
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # `0001-01-01T00:00+01:00` is before year 1 in UTC
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
 
 
 def _changefreq(value: str | None) -> str | None:

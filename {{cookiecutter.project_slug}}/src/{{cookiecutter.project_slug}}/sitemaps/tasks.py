@@ -1,4 +1,10 @@
-"""The sitemap job: walk the sitemap tree, store page URLs in batches, one transaction each."""
+"""The sitemap job: walk the sitemap tree, store page URLs in batches, one transaction each.
+
+Fetching and parsing run ahead of storing by at most one batch (`ReadAhead`), so the network
+and the database overlap and a job holds a few MB whatever the sitemap's size. A retried job
+walks the tree again: rows already stored are skipped by `ON CONFLICT DO NOTHING`, and the
+checkpoint carries the counts, so `urls_stored` and the progress are not counted twice.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import logging
 from typing import Any
 
 from {{ cookiecutter.project_slug }}.db import task_session
+from {{ cookiecutter.project_slug }}.jobs.offload import ReadAhead
 from {{ cookiecutter.project_slug }}.jobs.runner import (
     JobContext,
     JobError,
@@ -15,48 +22,63 @@ from {{ cookiecutter.project_slug }}.outbound.errors import OutboundError
 from {{ cookiecutter.project_slug }}.sitemaps import service
 from {{ cookiecutter.project_slug }}.sitemaps.crawl import (
     WalkStats,
-    http_fetcher,
+    http_opener,
     walk,
 )
+from {{ cookiecutter.project_slug }}.sitemaps.models import MAX_URL_LENGTH
 from {{ cookiecutter.project_slug }}.sitemaps.parser import SitemapError
 
 KIND = "sitemap"
+READ_AHEAD_BATCHES = 1
 logger = logging.getLogger(__name__)
 
 
 async def process_sitemap(context: JobContext) -> dict[str, Any]:
     """Store every page URL of the sitemap at `params["url"]`, batch by batch."""
     settings = context.resources.settings
+    root = str(context.params["url"])
+    if len(root) > MAX_URL_LENGTH:
+        raise JobError(f"url refused: longer than {MAX_URL_LENGTH} characters")
     config = dataclasses.replace(context.resources.outbound, max_bytes=settings.sitemap_max_bytes)
     stats = WalkStats()
-    stored = 0
+    # Earlier attempts' committed batches: their rows are stored (a re-walk skips them as
+    # conflicts) and counted here once.
+    stored = int(context.checkpoint.get("urls_stored", 0))
+    done_before = int(context.checkpoint.get("urls_found", 0))
     file_ids: dict[str, int] = {}
     batches = walk(
-        str(context.params["url"]),
-        fetch_bytes=http_fetcher(context.resources.http, config),
+        root,
+        open_sitemap=http_opener(context.resources.http, config),
         max_depth=settings.sitemap_max_depth,
         max_urls=settings.sitemap_max_urls,
         batch_size=settings.sitemap_batch_size,
         stats=stats,
     )
     try:
-        async for batch in batches:
-            async with task_session() as session:
-                if batch.sitemap_url not in file_ids:
-                    file_ids[batch.sitemap_url] = await service.upsert_file(
-                        session, url=batch.sitemap_url, job_id=context.job_id
+        async with ReadAhead(batches, READ_AHEAD_BATCHES) as ahead:
+            async for batch in ahead:
+                async with task_session() as session:
+                    if batch.sitemap_url not in file_ids:
+                        file_ids[batch.sitemap_url] = await service.upsert_file(
+                            session, url=batch.sitemap_url, job_id=context.job_id
+                        )
+                    new = await service.store_urls(
+                        session, sitemap_id=file_ids[batch.sitemap_url], urls=batch.urls
                     )
-                stored += await service.store_urls(
-                    session, sitemap_id=file_ids[batch.sitemap_url], urls=batch.urls
+                    found = max(batch.found, done_before)
+                    await context.progress(
+                        session,
+                        done=found,
+                        checkpoint={"urls_stored": stored + new, "urls_found": found},
+                    )
+                stored += new
+                logger.info(
+                    "stored %d URL(s) from %s (%d found so far, %d new)",
+                    len(batch.urls),
+                    batch.sitemap_url,
+                    found,
+                    new,
                 )
-                await context.progress(session, done=stats.urls_found)
-            logger.info(
-                "stored %d URL(s) from %s (%d found so far, %d new)",
-                len(batch.urls),
-                batch.sitemap_url,
-                stats.urls_found,
-                stored,
-            )
     except (SitemapError, OutboundError) as exc:
         raise JobError(str(exc)) from exc
     return {

@@ -1,0 +1,127 @@
+"""The page-scraper job run by the job runner: hostile items stay per item, retries resume."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
+from {{ cookiecutter.project_slug }}.jobs import service as jobs
+from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
+from {{ cookiecutter.project_slug }}.jobs.runner import JobResources, run_job
+from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim
+from {{ cookiecutter.project_slug }}.pages import service
+from {{ cookiecutter.project_slug }}.pages.models import Page
+from {{ cookiecutter.project_slug }}.pages.tasks import KIND, scrape_batch
+
+from tests.localserver import LocalServer, Reply
+
+HANDLERS = {KIND: scrape_batch}
+
+
+async def new_job(urls: list[str]) -> uuid.UUID:
+    """A committed pending batch of `urls`, as the API would create it."""
+    async with task_session() as session:
+        return (await jobs.create_job(session, kind=KIND, params={"urls": urls})).id
+
+
+async def pages_of(sessions: SessionFactory, job_id: uuid.UUID) -> dict[str, Page]:
+    async with sessions() as session:
+        rows = await session.scalars(select(Page).where(Page.job_id == job_id))
+        return {page.url: page for page in rows}
+
+
+async def finished(sessions: SessionFactory, job_id: uuid.UUID) -> Job:
+    async with sessions() as session:
+        return await jobs.get_job(session, job_id=job_id)
+
+
+async def test_a_url_too_long_to_store_is_skipped_and_the_rest_stored(
+    sessions: SessionFactory, resources: JobResources, site: LocalServer
+) -> None:
+    """The issue's batch: a 2,123-character URL and a 300-character Content-Type among good
+    pages. Before: `failed`, "internal error (DBAPIError)", every page lost."""
+    long_type = "text/html; " + "x" * 300
+    site.reply("/typed", Reply(body=b"<title>Typed</title>", headers={"Content-Type": long_type}))
+    site.content("/fine", "<title>Fine</title>", "text/html")
+    too_long = site.url("/p/" + "a" * (2123 - len(site.url("/p/"))))
+    urls = [site.url("/typed"), too_long, site.url("/fine")]
+    job_id = await new_job(urls)
+
+    await run_job(job_id, HANDLERS, resources)
+
+    job = await finished(sessions, job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert (job.progress_done, job.progress_total) == (3, 3)
+    assert job.result is not None
+    assert (job.result["pages"], job.result["succeeded"], job.result["failed"]) == (3, 2, 1)
+    assert job.result["skipped"] == [
+        {
+            "url": too_long[:200] + "...",
+            "reason": "URL too long: 2,123 characters (at most 2,048 are stored)",
+        }
+    ]
+    assert len(site.requests) == len(site.hits("/typed")) + len(site.hits("/fine")) + len(
+        site.hits("/robots.txt")
+    )
+    pages = await pages_of(sessions, job_id)
+    assert set(pages) == {site.url("/typed"), site.url("/fine")}
+    assert pages[site.url("/typed")].content_type == long_type[:255]
+    assert pages[site.url("/fine")].title == "Fine"
+
+
+async def test_a_retried_batch_skips_the_pages_an_earlier_attempt_stored(
+    sessions: SessionFactory, resources: JobResources, site: LocalServer
+) -> None:
+    for number in range(3):
+        site.content(f"/p/{number}", f"<title>Page {number}</title>", "text/html")
+    urls = [site.url(f"/p/{number}") for number in range(3)]
+    job_id = await new_job(urls)
+    # Attempt 1, in a process that then died: stored the first page, in the batch's transaction.
+    async with task_session() as session:
+        claim, job = await jobs.claim_job(
+            session, job_id=job_id, owner="dead-process", lease_seconds=60, max_attempts=3
+        )
+    assert claim is Claim.CLAIMED
+    assert job is not None
+    async with task_session() as session:
+        await service.store_pages(session, job_id=job_id, pages=[stored_before(urls[0])])
+        await jobs.report_progress(
+            session,
+            attempt=Attempt(job_id, "dead-process", job.attempts),
+            done=1,
+            total=3,
+            lease_seconds=60,
+        )
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(lease_expires_at=func.now() - dt.timedelta(seconds=1))
+        )
+
+    await run_job(job_id, HANDLERS, resources)
+
+    job = await finished(sessions, job_id)
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
+    assert (job.progress_done, job.progress_total) == (3, 3)
+    assert job.result == {"pages": 3, "succeeded": 3, "failed": 0, "skipped": []}
+    assert site.hits("/p/0") == []  # not fetched again
+    pages = await pages_of(sessions, job_id)
+    assert [pages[url].title for url in urls] == ["Stored by attempt 1", "Page 1", "Page 2"]
+
+
+def stored_before(url: str) -> dict[str, Any]:
+    """The row attempt 1 stored for `url`."""
+    return {
+        "url": url,
+        "final_url": url,
+        "status_code": 200,
+        "content_type": "text/html",
+        "title": "Stored by attempt 1",
+        "description": None,
+        "canonical_url": None,
+        "error": None,
+    }
