@@ -70,7 +70,7 @@ async def ensure_profile(body: ProfileCreate, session: SessionDep) -> ProfileRea
 # --8<-- [start:commit-then-enqueue]
 @router.post("/normalise-emails", status_code=status.HTTP_202_ACCEPTED)
 async def normalise_emails(session: SessionDep, enqueue: queue.EnqueueDep) -> JobAccepted:
-    """Start the background job that lower-cases every email.
+    """Start the background job that trims and lower-cases every email.
 
     `queue.submit_job` creates the job row, **commits**, then enqueues the job's id: the worker can
     only read rows that are committed. This is the one place a router commits by hand.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
@@ -12,8 +12,8 @@ from {{ cookiecutter.project_slug }}.profiles.models import Profile
 
 # --8<-- [start:service]
 async def find_by_email(session: AsyncSession, *, email: str) -> Profile | None:
-    """Return the profile with this email, or None."""
-    return await session.scalar(select(Profile).where(Profile.email == email))
+    """Return the profile with this email, or None (compared lower-cased, as the index does)."""
+    return await session.scalar(select(Profile).where(func.lower(Profile.email) == email.lower()))
 
 
 async def next_batch(session: AsyncSession, *, after: uuid.UUID | None, size: int) -> list[Profile]:
@@ -24,16 +24,17 @@ async def next_batch(session: AsyncSession, *, after: uuid.UUID | None, size: in
     return list(await session.scalars(query))
 
 
-async def lowercase_emails(session: AsyncSession, *, profiles: list[Profile]) -> int:
-    """Lower-case the emails of `profiles` and flush; return how many changed.
+async def normalise_emails(session: AsyncSession, *, profiles: list[Profile]) -> int:
+    """Trim and lower-case the emails of `profiles` and flush; return how many changed.
 
     A clash with another profile's email raises `IntegrityError` here, at the flush. The caller
     owns the transaction and decides what a failure undoes.
     """
     changed = 0
     for profile in profiles:
-        if profile.email != profile.email.lower():
-            profile.email = profile.email.lower()
+        normalised = profile.email.strip().lower()
+        if profile.email != normalised:
+            profile.email = normalised
             changed += 1
     await session.flush()
     return changed

@@ -21,7 +21,7 @@ BATCH_SIZE = 500
 
 # --8<-- [start:job]
 async def normalise_emails(context: JobContext) -> dict[str, Any]:
-    """Lower-case every profile's email, one transaction per batch.
+    """Trim and lower-case every profile's email, one transaction per batch.
 
     Each `async with task_session()` block commits when it ends normally and rolls back when it
     raises, and always returns its connection. A failure therefore keeps the batches already
@@ -34,11 +34,11 @@ async def normalise_emails(context: JobContext) -> dict[str, Any]:
         try:
             async with task_session() as session:
                 batch = await service.next_batch(session, after=after, size=size)
-                changed += await service.lowercase_emails(session, profiles=batch)
+                changed += await service.normalise_emails(session, profiles=batch)
                 done += len(batch)
                 await context.progress(session, done=done)
         except IntegrityError as exc:
-            message = f"stopped after {done} profiles: two emails differ only in case"
+            message = f"stopped after {done} profiles: two emails are the same once normalised"
             raise JobError(message) from exc
         if len(batch) < size:
             return {"profiles": done, "changed": changed}

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +281,23 @@ async def _server_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def _method_not_allowed(request: Request, _: Exception) -> JSONResponse:
+    """405 whose `Allow` names every method of the path (Starlette's names one route's only)."""
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    headers = {"Allow": ", ".join(allowed)}
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the domain, database, validation and server error handlers on `app`."""
     app.add_exception_handler(DomainError, _domain_error)
@@ -288,3 +306,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from httpx import AsyncClient
@@ -34,7 +35,7 @@ async def test_metadata_and_failures_are_stored_per_url(
     job, pages = await scrape(client, urls)
     assert job["status"] == "succeeded", job
     assert job["progress"] == {"done": 4, "total": 4}
-    assert job["result"] == {"pages": 4, "succeeded": 3, "failed": 1}
+    assert job["result"] == {"pages": 4, "succeeded": 3, "failed": 1, "skipped": []}
     full = pages[urls[0]]
     assert (full["status_code"], full["error"]) == (200, None)
     assert full["title"]
@@ -74,10 +75,62 @@ async def test_batch_limit_is_422(client: AsyncClient, site: LocalServer) -> Non
     urls = [site.url(f"/p/{i}") for i in range(101)]
     response = await client.post(API, json={"urls": urls})
     assert response.status_code == 422
-    assert "at most 100" in response.json()["detail"]
+    assert "at most 100" in str(response.json()["detail"])
 
 
 async def test_refused_url_is_422(client: AsyncClient) -> None:
     response = await client.post(API, json={"urls": ["http://10.0.0.1/admin"]})
     assert response.status_code == 422
     assert "refused" in response.json()["detail"]
+
+
+async def test_hostile_pages_fail_alone(client: AsyncClient, site: LocalServer) -> None:
+    """A 300-character Content-Type (the issue's), NUL characters, a redirect to a URL too long
+    to store: none fails the batch; metadata is cut, a URL that would be wrong cut is dropped.
+    (A page URL too long to store is refused by the API; the job skips it too: test_tasks.py.)"""
+    long_type = "text/html; charset=utf-8; profile=" + "x" * 300
+    site.reply(
+        "/long-type",
+        Reply(body=b"<title>Typed</title>", headers={"Content-Type": long_type}),
+    )
+    site.reply(
+        "/nul",
+        Reply(
+            body=b'<title>Nul\x00here</title><meta name="description" content="a\x00b">',
+            headers={"Content-Type": "text/html"},
+        ),
+    )
+    far = "/far/" + "b" * 3000
+    site.redirect("/redirected", far)
+    site.content(far, "<title>Far away</title>", "text/html")
+    site.content("/fine", "<title>Fine</title>", "text/html")
+    urls = [site.url(path) for path in ("/long-type", "/nul", "/redirected", "/fine")]
+    job, pages = await scrape(client, urls)
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"pages": 4, "succeeded": 4, "failed": 0, "skipped": []}
+    typed = pages[site.url("/long-type")]
+    assert (typed["title"], typed["content_type"]) == ("Typed", long_type[:255])
+    nul = pages[site.url("/nul")]
+    assert nul["title"].startswith("Nul")
+    assert "\x00" not in nul["title"] + (nul["description"] or "")
+    redirected = pages[site.url("/redirected")]
+    assert (redirected["title"], redirected["final_url"]) == ("Far away", None)
+    assert pages[site.url("/fine")]["title"] == "Fine"
+
+
+async def test_only_the_head_of_a_page_is_read(client: AsyncClient, site: LocalServer) -> None:
+    """Metadata lives in `<head>`: the rest of a large page is never downloaded."""
+    head = b"<html><head><title>Big</title></head><body>"
+    sent: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range(200):  # 20 MB of body, if anyone read it
+            sent.append(1)
+            yield b"<p>" + b"x" * 100_000 + b"</p>"
+
+    site.reply("/big", Reply(stream=body, headers={"Content-Type": "text/html"}, delay=0.01))
+    job, pages = await scrape(client, [site.url("/big")])
+    assert job["status"] == "succeeded", job
+    assert pages[site.url("/big")]["title"] == "Big"
+    assert len(sent) < 200

@@ -36,7 +36,7 @@ async def list_jobs(
     )
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses={status.HTTP_404_NOT_FOUND: {"description": "No such job"}})
 async def get_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
     """Return one job's status, progress, error and result (404 if absent)."""
     return JobRead.from_job(await service.get_job(session, job_id=job_id))

@@ -24,8 +24,10 @@ from {{ cookiecutter.project_slug }}.pages.schemas import (
     PageRead,
 )
 from {{ cookiecutter.project_slug }}.pages.tasks import KIND
+from {{ cookiecutter.project_slug }}.types import Offset
 
 router = APIRouter(prefix="/pages", tags=["pages"])
+NO_JOB: dict[int | str, dict[str, str]] = {404: {"description": "No job with this id"}}
 
 
 class BatchTooLargeError(DomainError):
@@ -49,12 +51,12 @@ async def scrape_pages(
     return JobAccepted(job_id=job.id)
 
 
-@router.get("/batches/{job_id}/pages")
+@router.get("/batches/{job_id}/pages", responses=NO_JOB)
 async def list_pages(
     job_id: uuid.UUID,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PagePage:
     """A batch's pages (404 if the job does not exist)."""
     await jobs.get_job(session, job_id=job_id)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from {{ cookiecutter.project_slug }}.types import HttpURL
+
+MAX_URLS_PER_BATCH = 100
+"""URLs one batch may hold; `PAGES_MAX_PER_BATCH` can lower it."""
 
 
 class PageBatchCreate(BaseModel):
@@ -10,7 +15,7 @@ class PageBatchCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[AnyHttpUrl] = Field(min_length=1)
+    urls: list[HttpURL] = Field(min_length=1, max_length=MAX_URLS_PER_BATCH)
 
 
 class PageRead(BaseModel):

@@ -23,8 +23,10 @@ from {{ cookiecutter.project_slug }}.places.schemas import (
     PlaceSearchCreate,
 )
 from {{ cookiecutter.project_slug }}.places.tasks import KIND
+from {{ cookiecutter.project_slug }}.types import Offset
 
 router = APIRouter(prefix="/places", tags=["places"])
+NO_JOB: dict[int | str, dict[str, str]] = {404: {"description": "No job with this id"}}
 
 
 class PlacesNotConfiguredError(DomainError):
@@ -33,7 +35,11 @@ class PlacesNotConfiguredError(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
-@router.post("/searches", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/searches",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={503: {"description": "No Places API key is configured, or the database is busy"}},
+)
 async def search_places(
     body: PlaceSearchCreate, session: SessionDep, enqueue: EnqueueDep, settings: SettingsDep
 ) -> JobAccepted:
@@ -44,12 +50,12 @@ async def search_places(
     return JobAccepted(job_id=job.id)
 
 
-@router.get("/searches/{job_id}/places")
+@router.get("/searches/{job_id}/places", responses=NO_JOB)
 async def list_places(
     job_id: uuid.UUID,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PlacePage:
     """The places a search found, best ranked first (404 if the job does not exist)."""
     await jobs.get_job(session, job_id=job_id)

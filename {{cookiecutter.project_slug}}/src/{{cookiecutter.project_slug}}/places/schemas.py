@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from {{ cookiecutter.project_slug }}.places.models import Place
+from {{ cookiecutter.project_slug }}.types import StorableText
 
-Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Query = Annotated[str, StorableText(max_length=500, strip=True)]
+"""A text search: at most 500 characters, stored stripped, never blank."""
 
 
 class PlaceSearchCreate(BaseModel):
@@ -18,9 +20,10 @@ class PlaceSearchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: Query
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    radius_m: float = Field(gt=0, le=50_000)  # the Places API's maximum bias radius
+    # Strict numbers: JSON numbers only, as documented; not `true` or "12.5" coerced.
+    latitude: float = Field(ge=-90, le=90, strict=True)
+    longitude: float = Field(ge=-180, le=180, strict=True)
+    radius_m: float = Field(gt=0, le=50_000, strict=True)  # the Places API's maximum bias radius
 
 
 class PlaceRead(BaseModel):

@@ -6,12 +6,19 @@ import datetime as dt
 import uuid
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from {{ cookiecutter.project_slug }}.types import (
+    Email,
+    StorableText,
+)
 
 MAX_IMPORT = 1000
 """Profiles one import may hold: one transaction, so keep it small enough to hold locks briefly."""
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StorableText(max_length=200, strip=True)]
+"""A profile's name: at most 200 characters (the column's), stored stripped, never blank."""
 
 
 class ProfileCreate(BaseModel):
@@ -20,16 +27,17 @@ class ProfileCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    email: EmailStr
+    email: Email
 
 
 class ProfileUpdate(BaseModel):
     """Body of `PATCH /profiles/{id}`: any subset of the fields, at least one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    name: Name | None = None
-    email: EmailStr | None = None
+    # Optional but not nullable: the schema shows no `null`, which the validator below refuses.
+    name: Name | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -41,19 +49,15 @@ class ProfileUpdate(BaseModel):
 
 
 class ProfileImport(BaseModel):
-    """Body of `POST /profiles/imports`: profiles created together, all or none."""
+    """Body of `POST /profiles/imports`: profiles created together, all or none.
+
+    An email given twice (in any letter case) is a conflict (409), as one already stored is: a
+    JSON Schema cannot state that rule, so it is the service's, not a validation error.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     profiles: list[ProfileCreate] = Field(min_length=1, max_length=MAX_IMPORT)
-
-    @model_validator(mode="after")
-    def _unique_emails(self) -> Self:
-        emails = [profile.email.lower() for profile in self.profiles]
-        repeated = sorted({email for email in emails if emails.count(email) > 1})
-        if repeated:
-            raise ValueError(f"each email may appear once; repeated: {', '.join(repeated)}")
-        return self
 
 
 class ProfileRead(BaseModel):

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.errors import (
+    ConflictError,
     NotFoundError,
     register_conflict,
 )
-from {{ cookiecutter.project_slug }}.profiles.models import Profile
+from {{ cookiecutter.project_slug }}.profiles.models import (
+    EMAIL_UNIQUE_INDEX,
+    Profile,
+)
 from {{ cookiecutter.project_slug }}.profiles.schemas import (
     ProfileCreate,
     ProfileUpdate,
 )
 
-register_conflict("uq_profiles_email", "a profile with this email already exists")
+register_conflict(EMAIL_UNIQUE_INDEX, "a profile with this email already exists")
 
 
 async def create_profile(session: AsyncSession, *, data: ProfileCreate) -> Profile:
@@ -26,6 +32,14 @@ async def create_profile(session: AsyncSession, *, data: ProfileCreate) -> Profi
     session.add(profile)
     await session.flush()
     return profile
+
+
+def ensure_unique_emails(profiles: Sequence[ProfileCreate]) -> None:
+    """Raise `ConflictError` if two profiles share an email, compared as the database does."""
+    counts = Counter(profile.email.lower() for profile in profiles)
+    repeated = sorted(email for email, count in counts.items() if count > 1)
+    if repeated:
+        raise ConflictError(f"each email may appear once; repeated: {', '.join(repeated)}")
 
 
 async def import_profiles(session: AsyncSession, *, data: list[ProfileCreate]) -> int:

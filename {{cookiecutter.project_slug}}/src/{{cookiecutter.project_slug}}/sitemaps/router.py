@@ -23,8 +23,10 @@ from {{ cookiecutter.project_slug }}.sitemaps.schemas import (
     SitemapURLRead,
 )
 from {{ cookiecutter.project_slug }}.sitemaps.tasks import KIND
+from {{ cookiecutter.project_slug }}.types import Offset
 
 router = APIRouter(prefix="/sitemaps", tags=["sitemaps"])
+NO_JOB: dict[int | str, dict[str, str]] = {404: {"description": "No job with this id"}}
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -37,12 +39,12 @@ async def process_sitemap(
     return JobAccepted(job_id=job.id)
 
 
-@router.get("/{job_id}/urls")
+@router.get("/{job_id}/urls", responses=NO_JOB)
 async def list_urls(
     job_id: uuid.UUID,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> SitemapURLPage:
     """Page URLs stored by a sitemap job (404 if the job does not exist)."""
     await jobs.get_job(session, job_id=job_id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from {{ cookiecutter.project_slug }}.types import HttpURL
 
 
 class SitemapCreate(BaseModel):
@@ -12,7 +14,7 @@ class SitemapCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl = Field(max_length=2048)
+    url: HttpURL
 
 
 class SitemapURLRead(BaseModel):
