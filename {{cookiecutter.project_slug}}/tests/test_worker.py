@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -149,18 +149,34 @@ def stop_worker(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
+StartWorker = Callable[..., subprocess.Popen[str]]
+"""`start(extra_settings=None, *, wait_tasks=20)`: one more worker process."""
+
+
 @pytest.fixture
-def worker(
-    broker_settings: Settings, broker_url: str, tmp_path: Path
-) -> Iterator[subprocess.Popen[str]]:
-    """A `taskiq worker` process with the same settings, as on another host."""
-    log = tmp_path / "worker.log"
-    process = start_worker(broker_settings, broker_url, log)
+def workers(broker_settings: Settings, broker_url: str, tmp_path: Path) -> Iterator[StartWorker]:
+    """Start worker processes on demand; all are stopped (and their log shown) afterwards."""
+    log = tmp_path / "workers.log"
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        extra: Mapping[str, str] | None = None, *, wait_tasks: float = 20
+    ) -> subprocess.Popen[str]:
+        started.append(start_worker(broker_settings, broker_url, log, extra, wait_tasks=wait_tasks))
+        return started[-1]
+
     try:
-        yield process
+        yield start
     finally:
-        stop_worker(process)
+        for process in started:
+            stop_worker(process)
         print(log.read_text())  # shown by pytest when the test failed
+
+
+@pytest.fixture
+def worker(workers: StartWorker) -> subprocess.Popen[str]:
+    """A `taskiq worker` process with the same settings, as on another host."""
+    return workers()
 
 
 @pytest.fixture
@@ -296,77 +312,49 @@ async def submit_slow_job(client: AsyncClient, site: LocalServer) -> str:
 
 
 async def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost(
-    live_client: AsyncClient,
-    broker_settings: Settings,
-    broker_url: str,
-    site: LocalServer,
-    tmp_path: Path,
-    engine: AsyncEngine,
+    live_client: AsyncClient, workers: StartWorker, site: LocalServer, engine: AsyncEngine
 ) -> None:
-    log = tmp_path / "workers.log"
     job_id = await submit_slow_job(live_client, site)
-    workers = [start_worker(broker_settings, broker_url, log, WORKER_SETTINGS)]
-    try:
-        await wait_for_progress(live_client, job_id, attempt=1, done=MID_JOB)
-        kill(workers[0])
-        workers.append(start_worker(broker_settings, broker_url, log, WORKER_SETTINGS))
-        job = await wait_for(live_client, job_id, seconds=120)
-    finally:
-        for process in workers:
-            stop_worker(process)
-        print(log.read_text())
+    first = workers(WORKER_SETTINGS)
+    await wait_for_progress(live_client, job_id, attempt=1, done=MID_JOB)
+
+    kill(first)
+    workers(WORKER_SETTINGS)
+
+    job = await wait_for(live_client, job_id, seconds=120)
     assert (job["status"], job["attempts"]) == ("succeeded", 2), job
     assert await stored_rows(engine) == (SLOW_JOB_ROWS, SLOW_JOB_ROWS), "each stored once"
 
 
 async def test_a_job_killed_on_every_attempt_fails_with_the_count(
-    live_client: AsyncClient,
-    broker_settings: Settings,
-    broker_url: str,
-    site: LocalServer,
-    tmp_path: Path,
+    live_client: AsyncClient, workers: StartWorker, site: LocalServer
 ) -> None:
-    log = tmp_path / "workers.log"
     limits = {**WORKER_SETTINGS, "JOB_MAX_ATTEMPTS": "2"}
     job_id = await submit_slow_job(live_client, site)
-    workers: list[subprocess.Popen[str]] = []
-    try:
-        for attempt in (1, 2):
-            workers.append(start_worker(broker_settings, broker_url, log, limits))
-            await wait_for_progress(live_client, job_id, attempt=attempt, done=1)
-            kill(workers[-1])
-        workers.append(start_worker(broker_settings, broker_url, log, limits))
-        job = await wait_for(live_client, job_id, seconds=60)
-    finally:
-        for process in workers:
-            stop_worker(process)
-        print(log.read_text())
+    for attempt in (1, 2):
+        doomed = workers(limits)
+        await wait_for_progress(live_client, job_id, attempt=attempt, done=1)
+        kill(doomed)
+
+    workers(limits)
+
+    job = await wait_for(live_client, job_id, seconds=60)
     assert (job["status"], job["attempts"]) == ("failed", 2), job
     assert str(job["error"]).startswith("interrupted 2 times: the process running it stopped")
 
 
 async def test_sigterm_hands_the_job_back_without_using_an_attempt(
-    live_client: AsyncClient,
-    broker_settings: Settings,
-    broker_url: str,
-    site: LocalServer,
-    tmp_path: Path,
-    engine: AsyncEngine,
+    live_client: AsyncClient, workers: StartWorker, site: LocalServer, engine: AsyncEngine
 ) -> None:
-    log = tmp_path / "workers.log"
     job_id = await submit_slow_job(live_client, site)
-    first = start_worker(broker_settings, broker_url, log, WORKER_SETTINGS, wait_tasks=0.5)
-    workers = [first]
-    try:
-        await wait_for_progress(live_client, job_id, attempt=1, done=MID_JOB)
-        stop_worker(first)  # SIGTERM: waits 0.5 s for the job, then hands it back
-        handed_back = (await live_client.get(f"/api/v1/jobs/{job_id}")).json()
-        workers.append(start_worker(broker_settings, broker_url, log, WORKER_SETTINGS))
-        job = await wait_for(live_client, job_id, seconds=120)
-    finally:
-        for process in workers:
-            stop_worker(process)
-        print(log.read_text())
+    first = workers(WORKER_SETTINGS, wait_tasks=0.5)
+    await wait_for_progress(live_client, job_id, attempt=1, done=MID_JOB)
+
+    stop_worker(first)  # SIGTERM: waits 0.5 s for the job, then hands it back
+    handed_back = (await live_client.get(f"/api/v1/jobs/{job_id}")).json()
+    workers(WORKER_SETTINGS)
+
+    job = await wait_for(live_client, job_id, seconds=120)
     assert first.returncode == 0, "the worker shut down cleanly"
     assert (handed_back["status"], handed_back["attempts"]) == ("pending", 0), handed_back
     assert (job["status"], job["attempts"]) == ("succeeded", 1), job

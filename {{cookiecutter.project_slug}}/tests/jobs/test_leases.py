@@ -29,9 +29,11 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
     recover_once,
     run_job,
 )
-from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim
+from {{ cookiecutter.project_slug }}.jobs.service import Attempt
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
 from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.jobs.dead import claim_as, expire
 
 SEEN: list[tuple[int, dict[str, Any]]] = []
 
@@ -77,27 +79,6 @@ async def new_job(kind: str) -> uuid.UUID:
     """A committed pending job."""
     async with task_session() as session:
         return (await service.create_job(session, kind=kind, params={})).id
-
-
-async def claim_as(job_id: uuid.UUID, owner: str, *, lease: float = 60) -> Job:
-    """Claim the job for `owner`, as another process would."""
-    async with task_session() as session:
-        claim, job = await service.claim_job(
-            session, job_id=job_id, owner=owner, lease_seconds=lease, max_attempts=3
-        )
-    assert claim is Claim.CLAIMED
-    assert job is not None
-    return job
-
-
-async def expire(job_id: uuid.UUID, **values: Any) -> None:
-    """Make the job's lease run out (its owner stopped renewing it)."""
-    async with task_session() as session:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(lease_expires_at=func.now() - dt.timedelta(seconds=1), **values)
-        )
 
 
 async def load(sessions: SessionFactory, job_id: uuid.UUID) -> Job:

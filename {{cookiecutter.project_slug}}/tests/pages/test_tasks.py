@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
 from {{ cookiecutter.project_slug }}.jobs import service as jobs
 from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
 from {{ cookiecutter.project_slug }}.jobs.runner import JobResources, run_job
-from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim
 from {{ cookiecutter.project_slug }}.pages import service
 from {{ cookiecutter.project_slug }}.pages.models import Page
 from {{ cookiecutter.project_slug }}.pages.tasks import KIND, scrape_batch
 
+from tests.jobs.dead import dead_attempt
 from tests.localserver import LocalServer, Reply
 
 HANDLERS = {KIND: scrape_batch}
@@ -81,26 +80,9 @@ async def test_a_retried_batch_skips_the_pages_an_earlier_attempt_stored(
     urls = [site.url(f"/p/{number}") for number in range(3)]
     job_id = await new_job(urls)
     # Attempt 1, in a process that then died: stored the first page, in the batch's transaction.
-    async with task_session() as session:
-        claim, job = await jobs.claim_job(
-            session, job_id=job_id, owner="dead-process", lease_seconds=60, max_attempts=3
-        )
-    assert claim is Claim.CLAIMED
-    assert job is not None
-    async with task_session() as session:
+    async with dead_attempt(job_id) as (session, attempt):
         await service.store_pages(session, job_id=job_id, pages=[stored_before(urls[0])])
-        await jobs.report_progress(
-            session,
-            attempt=Attempt(job_id, "dead-process", job.attempts),
-            done=1,
-            total=3,
-            lease_seconds=60,
-        )
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(lease_expires_at=func.now() - dt.timedelta(seconds=1))
-        )
+        await jobs.report_progress(session, attempt=attempt, done=1, total=3, lease_seconds=60)
 
     await run_job(job_id, HANDLERS, resources)
 

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
 from {{ cookiecutter.project_slug }}.jobs import service as jobs
-from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
+from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
 from {{ cookiecutter.project_slug }}.jobs.runner import JobResources, run_job
-from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim
 from {{ cookiecutter.project_slug }}.sitemaps import service
 from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapURL
 from {{ cookiecutter.project_slug }}.sitemaps.parser import SitemapURL as ParsedURL
 from {{ cookiecutter.project_slug }}.sitemaps.parser import parse_sitemap
 from {{ cookiecutter.project_slug }}.sitemaps.tasks import KIND, process_sitemap
 
+from tests.jobs.dead import dead_attempt
 from tests.localserver import LocalServer
 from tests.sitemaps.test_router import urlset
 
@@ -51,24 +50,13 @@ async def test_a_retried_job_counts_what_earlier_attempts_stored_once(
 
 async def crashed_after_storing(job_id: uuid.UUID, root: str, urls: list[ParsedURL]) -> None:
     """Attempt 1 of a process that died: `urls` stored and checkpointed, then the lease ran out."""
-    async with task_session() as session:
-        claim, job = await jobs.claim_job(
-            session, job_id=job_id, owner="dead-process", lease_seconds=60, max_attempts=3
-        )
-    assert claim is Claim.CLAIMED
-    assert job is not None
-    async with task_session() as session:
+    async with dead_attempt(job_id) as (session, attempt):
         file_id = await service.upsert_file(session, url=root, job_id=job_id)
         new = await service.store_urls(session, sitemap_id=file_id, urls=urls)
         await jobs.report_progress(
             session,
-            attempt=Attempt(job_id, "dead-process", job.attempts),
+            attempt=attempt,
             done=new,
             checkpoint={"urls_stored": new, "urls_found": new},
             lease_seconds=60,
-        )
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(lease_expires_at=func.now() - dt.timedelta(seconds=1))
         )
