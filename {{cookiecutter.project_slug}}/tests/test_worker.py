@@ -248,7 +248,7 @@ WORKER_SETTINGS = {"JOB_LEASE_SECONDS": "2"}
 
 
 def slow_job(site: LocalServer) -> dict[str, object]:
-    """The body of a sitemap job that takes about 9 s (30 slow child sitemaps)."""
+    """The body of a sitemap job that takes about 4 s (16 slow child sitemaps)."""
     return {"url": slow_sitemap(site)}
 
 
@@ -262,19 +262,19 @@ async def stored_rows(engine: AsyncEngine) -> tuple[int | None, int | None]:
 
 
 SLOW_JOB_PATH = "/api/v1/pages/batches"
-SLOW_JOB_ROWS = 30
+SLOW_JOB_ROWS = 16
 MID_JOB = 10
 """Progress after which the slow job is mid-work (one write of ten pages committed)."""
 WORKER_SETTINGS = {"JOB_LEASE_SECONDS": "2", "PAGES_CONCURRENCY": "1"}
 
 
 def slow_job(site: LocalServer) -> dict[str, object]:
-    """The body of a page batch that takes about 9 s (30 pages fetched one at a time)."""
+    """The body of a page batch that takes about 4 s (16 pages fetched one at a time)."""
     site.reply("/robots.txt", Reply(status=404))
     for number in range(SLOW_JOB_ROWS):
         html = f"<html><head><title>Page {number}</title></head></html>".encode()
         site.reply(
-            f"/page-{number}", Reply(body=html, headers={"Content-Type": "text/html"}, delay=0.3)
+            f"/page-{number}", Reply(body=html, headers={"Content-Type": "text/html"}, delay=0.25)
         )
     return {"urls": [site.url(f"/page-{number}") for number in range(SLOW_JOB_ROWS)]}
 

@@ -24,9 +24,9 @@ from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapURL
 from tests.localserver import LocalServer, Reply
 from tests.serving import Service, running_service
 
-CHILDREN = 30
+CHILDREN = 16
 URLS_PER_CHILD = 200
-CHILD_DELAY = 0.3  # seconds each child sitemap takes to answer: the job runs about 9 s
+CHILD_DELAY = 0.25  # seconds each child sitemap takes to answer: the job runs about 4 s
 SERVICE_SETTINGS = {
     "JOB_LEASE_SECONDS": "2",
     "OUTBOUND_ALLOWLIST": "127.0.0.0/8, ::1",
