@@ -215,6 +215,31 @@ async def test_a_worker_process_runs_the_job(
     assert [item["email"] for item in profiles["items"]] == ["ada@example.com"]
 
 
+async def test_a_job_whose_message_the_broker_lost_is_sent_again(
+    live_client: AsyncClient,
+    workers: StartWorker,
+    broker_settings: Settings,
+    broker_url: str,
+    engine: AsyncEngine,
+) -> None:
+    body = {"profiles": [{"name": "Ada", "email": "ada@example.com"}]}
+    response = await live_client.post("/api/v1/profiles/imports", json=body)
+    job_id = response.json()["job_id"]
+    # The broker restarts without persistence before any worker took the message...
+    await remove_queue(broker_url, broker_settings.task_queue_name)
+    # ...and ten leases pass: recovery re-sends a pending job nobody claimed for that long.
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE jobs SET lease_expires_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": uuid.UUID(job_id)},
+        )
+
+    workers({"JOB_LEASE_SECONDS": "2"})
+
+    job = await wait_for(live_client, job_id)
+    assert (job["status"], job["attempts"]) == ("succeeded", 1), job
+
+
 async def test_a_failing_job_is_marked_failed_by_the_worker(
     live_client: AsyncClient, worker: subprocess.Popen[str], engine: AsyncEngine
 ) -> None:
