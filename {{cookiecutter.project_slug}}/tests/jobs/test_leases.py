@@ -207,6 +207,25 @@ async def test_an_in_memory_job_of_a_dead_process_is_taken_by_the_recoverer(
     assert (await load(sessions, job_id)).lease_owner == resources.owner
 
 
+async def test_the_heartbeat_renews_only_the_jobs_this_process_runs(
+    sessions: SessionFactory, resources: JobResources
+) -> None:
+    # The database says this process holds the job, but no task of it runs the job any more
+    # (its end could not be recorded): the lease must run out so that recovery retries it.
+    orphan = await new_job("resumes")
+    await claim_as(orphan, resources.owner)
+    await expire(orphan)
+    sent: list[uuid.UUID] = []
+
+    async def enqueue(job_id: uuid.UUID) -> None:
+        sent.append(job_id)
+
+    assert await heartbeat_once(resources) == 0
+    await recover_once(resources, enqueue, holds_in_memory=False)
+
+    assert sent == [orphan]
+
+
 async def test_a_job_the_broker_refused_is_sent_again_next_round(
     sessions: SessionFactory, resources: JobResources
 ) -> None:

@@ -75,8 +75,9 @@ class JobResources:
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     waiting: set[uuid.UUID] = field(default_factory=set)
     """Pending jobs queued in this process's memory (renewed by its heartbeat until claimed)."""
-    running: set[asyncio.Task[Any]] = field(default_factory=set)
-    """The tasks running claimed jobs, cancelled at shutdown so that they hand their jobs back."""
+    running: dict[uuid.UUID, asyncio.Task[Any]] = field(default_factory=dict)
+    """The claimed jobs and their tasks: renewed by the heartbeat, cancelled at shutdown (so
+    that they hand their jobs back)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set at shutdown: no new job is claimed after it."""
 
@@ -170,12 +171,11 @@ async def run_job(
             return
         current = asyncio.current_task()
         if current is not None:
-            resources.running.add(current)
+            resources.running[job_id] = current
         try:
             await _run_attempt(context, kind, handlers.get(kind))
         finally:
-            if current is not None:
-                resources.running.discard(current)
+            resources.running.pop(job_id, None)
     await release_memory()  # large jobs leave freed pages in glibc's arenas: hand them back
 
 
@@ -201,10 +201,8 @@ async def _claim(job_id: uuid.UUID, resources: JobResources) -> tuple[JobContext
             checkpoint=dict(job.checkpoint or {}),
         )
         return context, job.kind
-    if claim is Claim.EXHAUSTED:
-        logger.warning(
-            "job %s failed: %s", job_id, service.interrupted_message(settings.job_max_attempts)
-        )
+    if claim is Claim.EXHAUSTED and job is not None:
+        logger.warning("job %s failed: %s", job_id, service.interrupted_message(job.attempts))
     elif claim is Claim.HELD and job is not None:
         logger.info(
             "job %s is running under %s's live lease; not taking it over", job_id, job.lease_owner
@@ -302,6 +300,7 @@ async def heartbeat_once(resources: JobResources) -> int:
             session,
             owner=resources.owner,
             lease_seconds=resources.settings.job_lease_seconds,
+            running=set(resources.running),
             waiting=set(resources.waiting),
         )
 
@@ -367,7 +366,7 @@ async def hand_back_waiting(resources: JobResources) -> None:
 async def stop_running(resources: JobResources, grace: float) -> None:
     """Claim no more jobs; give running ones `grace` seconds, then cancel them (handed back)."""
     resources.stopping.set()
-    running = set(resources.running)
+    running = set(resources.running.values())
     if not running:
         return
     _, unfinished = await asyncio.wait(running, timeout=grace)

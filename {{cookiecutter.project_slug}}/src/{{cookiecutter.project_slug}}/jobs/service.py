@@ -285,17 +285,26 @@ async def renew_leases(
     *,
     owner: str,
     lease_seconds: float,
+    running: Collection[uuid.UUID] = (),
     waiting: Collection[uuid.UUID] = (),
 ) -> int:
-    """The owner's heartbeat: extend its leases, and take the jobs waiting in its memory.
+    """The owner's heartbeat: extend the leases of the jobs it is running right now, and take
+    the pending ones waiting in its memory for a slot; returns how many leases it holds.
 
-    Covers the jobs it runs and the pending ones in `waiting` (queued in this process's memory
-    until a slot frees up), nothing else: a pending job it merely re-sent to a broker must be
-    able to expire. Returns how many leases it holds.
+    Only the jobs named, nothing else the database says it owns: a job whose attempt ended
+    without recording it (the database failed at that moment), or that it merely re-sent to a
+    broker, must be able to expire and be recovered.
     """
-    held = and_(Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
-    if waiting:
-        held = or_(held, and_(Job.id.in_(list(waiting)), Job.status == JobStatus.PENDING))
+    if not running and not waiting:
+        return 0
+    held = or_(
+        and_(
+            Job.id.in_(list(running)),
+            Job.lease_owner == owner,
+            Job.status == JobStatus.RUNNING,
+        ),
+        and_(Job.id.in_(list(waiting)), Job.status == JobStatus.PENDING),
+    )
     result = await session.execute(
         update(Job)
         .where(held)
