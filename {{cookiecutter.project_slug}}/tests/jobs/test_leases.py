@@ -33,7 +33,7 @@ from {{ cookiecutter.project_slug }}.jobs.service import Attempt
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.jobs.dead import claim_as, expire
+from tests.jobs.helpers import claim_as, expire, load, new_job
 
 SEEN: list[tuple[int, dict[str, Any]]] = []
 
@@ -73,18 +73,6 @@ HANDLERS: dict[str, JobHandler] = {
     "sleeps": sleeps,
     "refuses": refuses,
 }
-
-
-async def new_job(kind: str) -> uuid.UUID:
-    """A committed pending job."""
-    async with task_session() as session:
-        return (await service.create_job(session, kind=kind, params={})).id
-
-
-async def load(sessions: SessionFactory, job_id: uuid.UUID) -> Job:
-    """The job as a new session sees it."""
-    async with sessions() as session:
-        return await service.get_job(session, job_id=job_id)
 
 
 async def test_a_crashed_attempt_is_taken_over_and_resumes_from_its_checkpoint(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
-from {{ cookiecutter.project_slug }}.jobs import service
-from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
+from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
 from {{ cookiecutter.project_slug }}.jobs.runner import (
     JobContext,
     JobError,
@@ -20,18 +18,7 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
 )
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
 
-
-async def new_job(sessions: SessionFactory, kind: str, **params: Any) -> uuid.UUID:
-    """Create a committed pending job and return its id."""
-    async with task_session() as session:
-        job = await service.create_job(session, kind=kind, params=params)
-        return job.id
-
-
-async def load(sessions: SessionFactory, job_id: uuid.UUID) -> Job:
-    """Read the job as another session sees it."""
-    async with sessions() as session:
-        return await service.get_job(session, job_id=job_id)
+from tests.jobs.helpers import load, new_job
 
 
 async def profile_count(sessions: SessionFactory) -> int:
@@ -84,7 +71,7 @@ HANDLERS: dict[str, JobHandler] = {
 async def test_success_records_result_and_progress(
     sessions: SessionFactory, resources: JobResources
 ) -> None:
-    job_id = await new_job(sessions, "two_batches", batch=5)
+    job_id = await new_job("two_batches", batch=5)
     await run_job(job_id, HANDLERS, resources)
     job = await load(sessions, job_id)
     assert job.status is JobStatus.SUCCEEDED
@@ -99,7 +86,7 @@ async def test_success_records_result_and_progress(
 async def test_failure_keeps_committed_batches_and_rolls_back_the_partial_one(
     sessions: SessionFactory, resources: JobResources
 ) -> None:
-    job_id = await new_job(sessions, "fails_in_second_batch")
+    job_id = await new_job("fails_in_second_batch")
     await run_job(job_id, HANDLERS, resources)
     job = await load(sessions, job_id)
     assert job.status is JobStatus.FAILED
@@ -111,7 +98,7 @@ async def test_failure_keeps_committed_batches_and_rolls_back_the_partial_one(
 async def test_unexpected_errors_are_named_without_internals(
     sessions: SessionFactory, resources: JobResources
 ) -> None:
-    job_id = await new_job(sessions, "crashes")
+    job_id = await new_job("crashes")
     await run_job(job_id, HANDLERS, resources)
     job = await load(sessions, job_id)
     assert job.status is JobStatus.FAILED
@@ -121,7 +108,7 @@ async def test_unexpected_errors_are_named_without_internals(
 async def test_unknown_kind_fails_the_job(
     sessions: SessionFactory, resources: JobResources
 ) -> None:
-    job_id = await new_job(sessions, "nobody_handles_this")
+    job_id = await new_job("nobody_handles_this")
     await run_job(job_id, HANDLERS, resources)
     job = await load(sessions, job_id)
     assert job.status is JobStatus.FAILED
@@ -131,7 +118,7 @@ async def test_unknown_kind_fails_the_job(
 async def test_a_job_runs_once_even_if_delivered_twice(
     sessions: SessionFactory, resources: JobResources
 ) -> None:
-    job_id = await new_job(sessions, "two_batches", batch=2)
+    job_id = await new_job("two_batches", batch=2)
     await run_job(job_id, HANDLERS, resources)
     await run_job(job_id, HANDLERS, resources)
     assert (await load(sessions, job_id)).status is JobStatus.SUCCEEDED

@@ -15,7 +15,7 @@ from {{ cookiecutter.project_slug }}.pages import service
 from {{ cookiecutter.project_slug }}.pages.models import Page
 from {{ cookiecutter.project_slug }}.pages.tasks import KIND, scrape_batch
 
-from tests.jobs.dead import dead_attempt
+from tests.jobs.helpers import dead_attempt
 from tests.localserver import LocalServer, Reply
 
 HANDLERS = {KIND: scrape_batch}

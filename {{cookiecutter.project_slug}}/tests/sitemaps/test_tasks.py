@@ -17,7 +17,7 @@ from {{ cookiecutter.project_slug }}.sitemaps.parser import SitemapURL as Parsed
 from {{ cookiecutter.project_slug }}.sitemaps.parser import parse_sitemap
 from {{ cookiecutter.project_slug }}.sitemaps.tasks import KIND, process_sitemap
 
-from tests.jobs.dead import dead_attempt
+from tests.jobs.helpers import dead_attempt
 from tests.localserver import LocalServer
 from tests.sitemaps.test_router import urlset
 

@@ -1,4 +1,4 @@
-"""A process that claimed a job and died, as the other processes see it: for retry tests."""
+"""Jobs in the states tests need: new, claimed by another process, or left by a dead one."""
 
 from __future__ import annotations
 
@@ -11,13 +11,25 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.project_slug }}.db import task_session
+from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
 from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import Job
 from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim
 
 DEAD = "dead-process"
 """The lease owner name of the process that died."""
+
+
+async def new_job(kind: str, **params: Any) -> uuid.UUID:
+    """A committed pending job."""
+    async with task_session() as session:
+        return (await service.create_job(session, kind=kind, params=params)).id
+
+
+async def load(sessions: SessionFactory, job_id: uuid.UUID) -> Job:
+    """The job as a new session sees it."""
+    async with sessions() as session:
+        return await service.get_job(session, job_id=job_id)
 
 
 async def claim_as(job_id: uuid.UUID, owner: str = DEAD, *, lease: float = 60) -> Job:
