@@ -137,6 +137,14 @@ def database_unavailable(exc: BaseException) -> str | None:
     return None
 
 
+def database_interrupted(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not serve for a while (refused, dropped, busy),
+    as opposed to a statement of ours that ran too long: work that hit it may be retried."""
+    if isinstance(exc, DBAPIError) and _sqlstate(exc) == STATEMENT_TIMEOUT:
+        return False
+    return database_unavailable(exc) is not None
+
+
 def _raised_in(exc: BaseException, packages: frozenset[str]) -> bool:
     """Whether `exc` passed through code of one of `packages` on its way up."""
     for frame, _ in traceback.walk_tb(exc.__traceback__):

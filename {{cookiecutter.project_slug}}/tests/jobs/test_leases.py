@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
+from {{ cookiecutter.project_slug }}.db.engine import build_engine
 from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
 from {{ cookiecutter.project_slug }}.jobs.runner import (
@@ -33,7 +35,9 @@ from {{ cookiecutter.project_slug }}.jobs.service import Attempt
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
 from {{ cookiecutter.project_slug }}.settings import Settings
 
+from tests.conftest import settings_for
 from tests.jobs.helpers import claim_as, expire, load, new_job
+from tests.serving import free_port
 
 SEEN: list[tuple[int, dict[str, Any]]] = []
 
@@ -212,6 +216,47 @@ async def test_the_heartbeat_renews_only_the_jobs_this_process_runs(
     await recover_once(resources, enqueue, holds_in_memory=False)
 
     assert sent == [orphan]
+
+
+async def refused_connection() -> BaseException:
+    """The error a real connection attempt to a port where no database listens raises."""
+    engine = build_engine(
+        settings_for(make_url(f"postgresql://postgres@127.0.0.1:{free_port()}/x"))
+    )
+    try:
+        async with engine.connect():
+            pass
+    except Exception as exc:
+        return exc
+    finally:
+        await engine.dispose()
+    raise AssertionError("something answered on a free port")
+
+
+async def test_losing_the_database_interrupts_the_attempt_for_a_retry(
+    sessions: SessionFactory, resources: JobResources, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = await refused_connection()
+
+    async def loses_the_database(context: JobContext) -> dict[str, Any]:
+        raise error
+
+    job_id = await new_job("loses")
+    with caplog.at_level(logging.WARNING, logger=run_job.__module__):
+        await run_job(job_id, {"loses": loses_the_database}, resources)
+
+    interrupted = await load(sessions, job_id)
+    assert (interrupted.status, interrupted.error) == (JobStatus.RUNNING, None), "not failed"
+    assert "the database is unreachable" in caplog.text
+    assert await heartbeat_once(resources) == 0, "its lease is left to run out"
+    await expire(job_id)
+    sent: list[uuid.UUID] = []
+
+    async def enqueue(job_id: uuid.UUID) -> None:
+        sent.append(job_id)
+
+    await recover_once(resources, enqueue, holds_in_memory=False)
+    assert sent == [job_id]
 
 
 async def test_a_job_the_broker_refused_is_sent_again_next_round(

@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.db import task_session
-from {{ cookiecutter.project_slug }}.errors import DomainError
+from {{ cookiecutter.project_slug }}.errors import DomainError, database_interrupted
 from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
 from {{ cookiecutter.project_slug }}.jobs.offload import release_memory
@@ -249,6 +249,16 @@ async def _run_attempt(context: JobContext, kind: str, handler: JobHandler | Non
         await _end(attempt, JobStatus.FAILED, error=describe(exc))
         return
     except Exception as exc:
+        if database_interrupted(exc):
+            # Nothing can be recorded now; the lease runs out and recovery retries the job
+            # once the database is back (an attempt used, like a crash).
+            logger.warning(
+                "job %s (%s) interrupted: the database is unreachable (%s); it is retried",
+                context.job_id,
+                kind,
+                type(exc).__name__,
+            )
+            return
         logger.exception("job %s (%s) failed with an internal error", context.job_id, kind)
         await _end(attempt, JobStatus.FAILED, error=describe(exc))
         return
