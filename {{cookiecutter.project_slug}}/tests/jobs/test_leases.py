@@ -21,6 +21,7 @@ from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
 from {{ cookiecutter.project_slug }}.db.engine import build_engine
 from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
+from {{ cookiecutter.project_slug }}.jobs.queue import SUBMIT_LEASE_SECONDS
 from {{ cookiecutter.project_slug }}.jobs.runner import (
     JobContext,
     JobError,
@@ -173,6 +174,37 @@ async def test_recovery_resends_fails_and_cancels(
     assert failed.error.startswith("interrupted 3 times: the process running it stopped")
     assert (await load(sessions, cancelled)).status is JobStatus.CANCELLED
     assert (await load(sessions, alive)).status is JobStatus.RUNNING
+
+
+async def test_a_job_never_handed_to_the_engine_is_sent_by_recovery(
+    sessions: SessionFactory, resources: JobResources
+) -> None:
+    # Created and committed as `submit_job` does; the process died before the hand-over.
+    async with task_session() as session:
+        job_id = (
+            await service.create_job(
+                session, kind="resumes", params={}, lease_seconds=SUBMIT_LEASE_SECONDS
+            )
+        ).id
+    await expire(job_id)
+    sent: list[uuid.UUID] = []
+
+    async def enqueue(job_id: uuid.UUID) -> None:
+        sent.append(job_id)
+
+    await recover_once(resources, enqueue, holds_in_memory=False)
+    assert sent == [], "a broker may still hold it: not re-sent before ten leases"
+    async with task_session() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(lease_expires_at=func.now() - dt.timedelta(hours=1))
+        )
+    await recover_once(resources, enqueue, holds_in_memory=False)
+    assert sent == [job_id]
+    await expire(job_id)
+    await recover_once(resources, enqueue, holds_in_memory=True)
+    assert sent == [job_id, job_id], "in memory, nothing else can hold it: sent at expiry"
 
 
 async def test_an_in_memory_job_of_a_dead_process_is_taken_by_the_recoverer(

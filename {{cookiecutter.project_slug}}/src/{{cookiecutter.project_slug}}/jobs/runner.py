@@ -71,8 +71,9 @@ class JobResources:
     settings: Settings
     http: httpx.AsyncClient
     outbound: OutboundConfig
+    slots: asyncio.Semaphore
+    """`JOB_CONCURRENCY` slots: a job runs only while it holds one."""
     owner: str = field(default_factory=new_owner)
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     waiting: set[uuid.UUID] = field(default_factory=set)
     """Pending jobs queued in this process's memory (renewed by its heartbeat until claimed)."""
     running: dict[uuid.UUID, asyncio.Task[Any]] = field(default_factory=dict)
