@@ -3,10 +3,11 @@
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sessionlint.analyzer import CENTRAL_NOTE
 from sessionlint.events import Event, Status
+from sessionlint.index import Symbol
 
 STATUS_LABELS = {
     Status.CORRECT: "✅ Correct",
@@ -55,8 +56,8 @@ def summary_line(rows: list[Event]) -> str:
     return f"Summary: {parts} ({len(rows)} connection points)"
 
 
-def render_markdown(rows: list[Event]) -> str:
-    """Render the audit as a markdown table followed by the summary line."""
+def render_markdown(rows: list[Event], sources: Sequence[Symbol] = ()) -> str:
+    """Render the audit: the connection-point table, its summary, then the inferred sources."""
     lines = [
         "| Module | File | Line | Connection Method | Status | Notes |",
         "|---|---|---|---|---|---|",
@@ -72,21 +73,48 @@ def render_markdown(rows: list[Event]) -> str:
         )
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     lines += ["", summary_line(rows)]
+    if sources:
+        lines += [
+            "",
+            "## Session sources and engines",
+            "",
+            "| Name | Defined at | Kind | Why |",
+            "|---|---|---|---|",
+        ]
+        for source in sources:
+            columns = (source.qualname, f"{source.relpath}:{source.line}", source.kind, source.why)
+            lines.append("| " + " | ".join(_cell(column) for column in columns) + " |")
     return "\n".join(lines)
 
 
-def render_json(rows: list[Event]) -> str:
-    """Render the audit as a JSON list of row objects."""
-    payload = [
-        {
-            "module": row.feature,
-            "file": row.relpath,
-            "line": row.line,
-            "method": row.method,
-            "status": row.status.value,
-            "code": row.code,
-            "notes": _notes(row),
-        }
-        for row in rows
-    ]
+def source_payload(source: Symbol) -> dict[str, object]:
+    """Return the JSON object of one inferred source, factory or engine."""
+    return {
+        "name": source.qualname,
+        "path": source.relpath,
+        "line": source.line,
+        "kind": source.kind,
+        "why": source.why,
+    }
+
+
+def render_json(rows: list[Event], sources: Sequence[Symbol] = ()) -> str:
+    """Render the audit as ``{"rows": [...], "sources": [...]}``."""
+    payload = {
+        "rows": [
+            {
+                "module": row.feature,
+                "file": row.relpath,
+                "line": row.line,
+                "method": row.method,
+                "status": row.status.value,
+                "code": row.code,
+                "severity": row.severity if row.code else None,
+                "scope": row.scope,
+                "notes": _notes(row),
+            }
+            for row in rows
+        ],
+        "sources": [source_payload(source) for source in sources],
+    }
     return json.dumps(payload, indent=2, ensure_ascii=False)

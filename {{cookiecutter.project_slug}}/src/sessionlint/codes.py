@@ -27,8 +27,9 @@ _RULE_LIST = (
     ),
     Rule(
         "SL003",
-        "transaction control in a service",
-        "routers own the transaction boundary; services call `await session.flush()`",
+        "transaction control on a session received from a caller",
+        "the opener owns the transaction (routers: the request session); "
+        "code that receives a session calls `await session.flush()`",
     ),
     Rule(
         "SL004",
@@ -55,10 +56,19 @@ _RULE_LIST = (
         "suppression without a reason",
         "# noqa: SLnnn <reason why this line is an exception>",
     ),
+    Rule(
+        "SL009",
+        "session dependency without function scope (target pins FastAPI below 0.118)",
+        "correct until FastAPI 0.118; on upgrade use `session: SessionDep` or "
+        'Depends(get_session_dependency, scope="function") (FastAPI >=0.121)',
+    ),
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULE_LIST}
 """All rules keyed by code."""
+
+SEVERITY: dict[str, str] = {"SL009": "warning"}
+"""Codes whose findings are warnings (fail ``check`` only with ``--strict``); others are errors."""
 
 UNSUPPRESSIBLE = frozenset({"SL000", "SL008"})
 """Codes that a ``# noqa`` comment can never silence."""

@@ -1,6 +1,7 @@
 """Configuration: defaults, ``[tool.sessionlint]`` in pyproject.toml, CLI overrides."""
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,7 +96,17 @@ class Config:
         "conftest.py",
         "*/conftest.py",
     )
-    tenant_names: tuple[str, ...] = ("tenant_id", "tenant")
+    tenant_names: tuple[str, ...] = (
+        "tenant_id",
+        "tenant",
+        "org_id",
+        "organization_id",
+        "account_id",
+        "company_id",
+        "workspace_id",
+    )
+    fastapi_version: str = ""
+    """The target's FastAPI version; empty: read it from the target's requirements."""
 
     @property
     def excluded(self) -> tuple[str, ...]:
@@ -134,7 +145,14 @@ def config_from_table(table: Mapping[str, object], source: str = "config") -> Co
             known = ", ".join(sorted(keys))
             raise ConfigError(f"{source}: unknown key '{key}' in [tool.sessionlint] ({known})")
         changes[field] = _coerce(key, field, value, source)
-    return dataclasses.replace(Config(), **changes)  # type: ignore[arg-type]
+    return _validated(dataclasses.replace(Config(), **changes), source)  # type: ignore[arg-type]
+
+
+def _validated(config: Config, source: str) -> Config:
+    version = config.fastapi_version
+    if version and not re.fullmatch(r"v?\d+(\.\d+)*", version.strip()):
+        raise ConfigError(f"{source}: 'fastapi-version' must look like 0.115 or 0.115.6")
+    return config
 
 
 def apply_overrides(config: Config, overrides: Mapping[str, str]) -> Config:
@@ -146,7 +164,7 @@ def apply_overrides(config: Config, overrides: Mapping[str, str]) -> Config:
             changes[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
         else:
             changes[field] = _coerce(key, field, raw.strip(), f"--{key}")
-    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    return _validated(dataclasses.replace(config, **changes), "--fastapi-version")  # type: ignore[arg-type]
 
 
 def find_pyproject(start: Path) -> Path | None:

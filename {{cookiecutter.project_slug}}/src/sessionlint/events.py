@@ -26,11 +26,20 @@ class Event:
     code: str | None
     message: str
     hint: str = ""
+    severity: str = "error"
+    """``error`` fails ``check``; ``warning`` fails it only with ``--strict``."""
+    scope: str = ""
+    """Qualified name of the enclosing function or method (``""`` at module level)."""
 
     @property
     def is_finding(self) -> bool:
         """Return True when this event is an unsuppressed rule violation."""
         return self.status is Status.FIX and self.code is not None
+
+    @property
+    def is_error(self) -> bool:
+        """Return True when this finding fails ``check`` without ``--strict``."""
+        return self.is_finding and self.severity == "error"
 
     def sort_key(self) -> tuple[str, int, int, str]:
         """Return the key findings are ordered by: path, line, column, code."""

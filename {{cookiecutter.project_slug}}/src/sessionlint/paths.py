@@ -25,7 +25,14 @@ def match_path(relpath: str, patterns: Iterable[str]) -> bool:
 
 def relative_to(path: Path, base: Path) -> str | None:
     """Return path relative to base in posix form, or None if it lies outside."""
-    try:
+    absolute, absolute_base = os.path.abspath(path), os.path.abspath(base)
+    if absolute == absolute_base:
+        return "."
+    if absolute.startswith(absolute_base.rstrip(os.sep) + os.sep):
+        return PurePosixPath(
+            *Path(absolute[len(absolute_base.rstrip(os.sep)) + 1 :]).parts
+        ).as_posix()
+    try:  # through symlinks
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return None

@@ -14,13 +14,45 @@ FACTORY_CREATORS = frozenset(
     {"sessionmaker", "async_sessionmaker", "scoped_session", "async_scoped_session"}
 )
 SQLALCHEMY_ROOTS = ("sqlalchemy.", "sqlmodel.")
-TXN_METHODS = frozenset({"commit", "rollback", "close", "begin", "begin_nested"})
+TXN_METHODS = frozenset({"commit", "rollback", "close", "begin"})
+"""Transaction control; ``begin_nested`` (a savepoint inside the caller's transaction) is not."""
 ENGINE_METHODS = frozenset({"begin", "connect"})
 FILTER_METHODS = frozenset({"where", "filter", "filter_by"})
 BACKGROUND_SPAWNERS = frozenset({"create_task", "ensure_future"})
 DRIVERS = frozenset({"psycopg2", "psycopg", "asyncpg", "pg8000"})
-URL_RE = re.compile(r"\s*postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?://")
+_SCHEMES = (
+    r"(?:postgres(?:ql)?|mysql|mariadb|sqlite|mssql|oracle|cockroachdb)(?:\+[A-Za-z0-9_]+)?://"
+)
+URL_RE = re.compile(r"\s*" + _SCHEMES)
+_SCHEME_SEARCH = re.compile(r"(?<![\w+.-])" + _SCHEMES, re.IGNORECASE)
+_FULL_DSN = re.compile(r"\s*" + _SCHEMES + r"(?P<netloc>[^/?#\s]+)", re.IGNORECASE)
 _SESSIONISH_TOKENS = frozenset({"session", "sess", "db", "conn", "connection"})
+_SESSION_PARAM_TOKENS = frozenset({"session", "sess", "db", "dbsession"})
+_LOOKALIKE_TOKENS = frozenset(
+    {"http", "client", "aiohttp", "requests", "browser", "boto", "ws", "web"}
+)
+STRING_TESTS = frozenset(
+    {
+        "startswith",
+        "endswith",
+        "removeprefix",
+        "removesuffix",
+        "replace",
+        "split",
+        "partition",
+        "rpartition",
+        "find",
+        "index",
+        "count",
+        "strip",
+        "lstrip",
+        "rstrip",
+    }
+)
+"""String methods whose arguments are prefixes, suffixes or patterns, not connection strings."""
+LOG_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "msg"}
+)
 
 
 def terminal(qualname: str | None) -> str | None:
@@ -32,6 +64,24 @@ def is_sessionish_name(name: str) -> bool:
     """Return True for names like session, db, db_session, conn, self._session."""
     tokens = [token for token in name.lower().split("_") if token]
     return any(token in _SESSIONISH_TOKENS or token.endswith("session") for token in tokens)
+
+
+def is_session_param_name(name: str) -> bool:
+    """Return True for an untyped name that says session: session, db, db_session, read_session."""
+    tokens = [token for token in name.lower().split("_") if token]
+    if any(token in _LOOKALIKE_TOKENS for token in tokens) or name.lower().endswith("_id"):
+        return False
+    return any(token in _SESSION_PARAM_TOKENS or token.endswith("session") for token in tokens)
+
+
+def has_url_scheme(text: str) -> bool:
+    """Return True when a string contains a database URL scheme (``postgresql+asyncpg://``)."""
+    return "://" in text and _SCHEME_SEARCH.search(text) is not None
+
+
+def is_full_dsn(text: str) -> bool:
+    """Return True for a literal DSN with credentials or a host (``postgresql://u:p@h/db``)."""
+    return "://" in text and _FULL_DSN.match(text) is not None
 
 
 def is_engine_name(name: str) -> bool:
@@ -65,11 +115,18 @@ def keyword_value(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def tenant_sql_regex(names: Iterable[str]) -> re.Pattern[str] | None:
-    """Build the detector for raw SQL whose filter clause names a tenant column."""
+    """Build the detector for raw SQL whose WHERE clause names a tenant column.
+
+    The text must read as SQL: a statement (``SELECT ... FROM ... WHERE``) or a fragment that
+    starts with ``WHERE``, so Python code (``select(A).where(...)``) and prose do not match.
+    """
     alternatives = "|".join(re.escape(name) for name in names)
     if not alternatives:
         return None
-    return re.compile(rf"\bwhere\b.*\b(?:{alternatives})\b", re.IGNORECASE | re.DOTALL)
+    return re.compile(
+        rf"(?:\b(?:select|update|delete|from)\s[^;]*?|^\s*)\bwhere\s[^;]*?\b(?:{alternatives})\b",
+        re.IGNORECASE | re.DOTALL,
+    )
 
 
 def references_attribute(node: ast.AST, names: frozenset[str]) -> bool:

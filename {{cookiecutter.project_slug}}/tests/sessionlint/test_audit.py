@@ -7,11 +7,15 @@ from .helpers import FIXTURES, run_cli
 LEGACY_FLAGS = ("--no-config", "--db-modules", "session.*,db.*")
 
 
-def _audit_json(*args: str, tree: str) -> list[dict[str, object]]:
+def _audit(*args: str, tree: str) -> dict[str, list[dict[str, object]]]:
     result = run_cli("audit", "--format", "json", *args, cwd=FIXTURES / tree)
     assert result.returncode == 0, result.stderr
-    rows: list[dict[str, object]] = json.loads(result.stdout)
-    return rows
+    payload: dict[str, list[dict[str, object]]] = json.loads(result.stdout)
+    return payload
+
+
+def _audit_json(*args: str, tree: str) -> list[dict[str, object]]:
+    return _audit(*args, tree=tree)["rows"]
 
 
 def test_good_tree_audit_has_only_correct_and_one_review() -> None:
@@ -31,8 +35,21 @@ def test_good_tree_audit_has_only_correct_and_one_review() -> None:
 
 
 def test_audit_json_keys() -> None:
-    rows = _audit_json(tree="bad")
-    assert set(rows[0]) == {"module", "file", "line", "method", "status", "code", "notes"}
+    payload = _audit(tree="bad")
+    assert set(payload) == {"rows", "sources"}
+    rows = payload["rows"]
+    assert set(rows[0]) == {
+        "module",
+        "file",
+        "line",
+        "method",
+        "status",
+        "code",
+        "severity",
+        "scope",
+        "notes",
+    }
+    assert set(payload["sources"][0]) == {"name", "path", "line", "kind", "why"}
     fixes = [row for row in rows if row["status"] == "fix"]
     assert all(str(row["notes"]).startswith(f"{row['code']}: ") for row in fixes)
 
@@ -63,10 +80,11 @@ def test_legacy_audit_statuses() -> None:
         ("src/services/profile_service.py", 7, "correct", None),
         ("src/services/profile_service.py", 8, "fix", "SL007"),
         ("src/services/sitemap/processing_service.py", 5, "fix", "SL002"),
-        ("src/services/sitemap/processing_service.py", 7, "fix", "SL003"),
     }
     assert expected <= got
     assert not {row for row in got if row[2] == "fix"} - expected
+    # The service commits a session it opened itself: the opening is the finding, not the commit.
+    assert ("src/services/sitemap/processing_service.py", 7, "fix", "SL003") not in got
     modules = {row["file"]: row["module"] for row in rows}
     assert modules["src/services/sitemap/processing_service.py"] == "Sitemap"
     assert modules["src/routers/profile.py"] == "Profile"
@@ -86,8 +104,57 @@ def test_legacy_audit_markdown() -> None:
         "| Profile | src/routers/profile.py | 12 | Depends(get_session_dependency) "
         "| ✅ Correct | request session |"
     ) in lines
-    assert lines[-1].startswith("Summary: ")
-    assert "❌ Fix Required" in lines[-1]
+    summary = next(line for line in lines if line.startswith("Summary: "))
+    assert "❌ Fix Required" in summary
+
+
+def test_legacy_audit_lists_inferred_sources() -> None:
+    sources = _audit(*LEGACY_FLAGS, tree="legacy")["sources"]
+    got = {(s["name"], s["path"], s["line"], s["kind"]) for s in sources}
+    assert got == {
+        ("db.direct_session.direct_engine", "src/db/direct_session.py", 5, "engine"),
+        (
+            "db.direct_session.direct_session_factory",
+            "src/db/direct_session.py",
+            6,
+            "session factory",
+        ),
+        ("session.async_session.engine", "src/session/async_session.py", 5, "engine"),
+        (
+            "session.async_session.async_session_factory",
+            "src/session/async_session.py",
+            6,
+            "session factory",
+        ),
+        ("session.async_session.get_session", "src/session/async_session.py", 9, "session source"),
+        (
+            "session.async_session.get_db_session",
+            "src/session/async_session.py",
+            14,
+            "session source",
+        ),
+        (
+            "session.async_session.get_session_dependency",
+            "src/session/async_session.py",
+            19,
+            "session source",
+        ),
+    }
+    why = {s["name"]: s["why"] for s in sources}
+    assert why["session.async_session.get_session"] == (
+        "yields a session entered from async_session_factory()"
+    )
+
+
+def test_legacy_audit_markdown_lists_sources_after_the_summary() -> None:
+    lines = run_cli("audit", *LEGACY_FLAGS, cwd=FIXTURES / "legacy").stdout.splitlines()
+    heading = lines.index("## Session sources and engines")
+    assert lines[heading - 2].startswith("Summary: ")
+    assert lines[heading + 2] == "| Name | Defined at | Kind | Why |"
+    assert (
+        "| session.async_session.get_db_session | src/session/async_session.py:14 "
+        "| session source | yields a session entered from async_session_factory() |"
+    ) in lines
 
 
 def test_legacy_check_without_config_fails() -> None:

@@ -9,7 +9,8 @@ import pytest
 from .helpers import FIXTURES, run_cli
 
 _LINE_RE = re.compile(
-    r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>SL\d{3}) .+ \(hint: .+\)$"
+    r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>SL\d{3}) (?P<severity>error|warning): "
+    r".+ \(hint: .+\)$"
 )
 
 
@@ -38,7 +39,60 @@ def test_json_format_matches_text_findings() -> None:
     text = run_cli("check", "src", cwd=FIXTURES / "bad")
     data = json.loads(run_cli("check", "--format", "json", "src", cwd=FIXTURES / "bad").stdout)
     assert len(data) == len(text.stdout.splitlines())
-    assert set(data[0]) == {"path", "line", "col", "code", "message", "hint"}
+    assert set(data[0]) == {
+        "path",
+        "line",
+        "col",
+        "code",
+        "severity",
+        "scope",
+        "message",
+        "hint",
+        "fingerprint",
+    }
+    assert {item["severity"] for item in data} == {"error"}
+
+
+def test_output_writes_the_report_to_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    result = run_cli("check", "--format", "json", "--output", str(target), cwd=FIXTURES / "bad")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert json.loads(target.read_text(encoding="utf-8"))
+    clean = tmp_path / "clean.txt"
+    assert run_cli("check", "--output", str(clean), cwd=FIXTURES / "good").returncode == 0
+    assert clean.read_text(encoding="utf-8") == ""
+
+
+PINNED_ROUTE = """\
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import get_session_dependency
+
+router = APIRouter()
+
+
+@router.get("/")
+async def read(session: AsyncSession = Depends(get_session_dependency)) -> None:
+    await session.flush()
+"""
+
+
+def test_warnings_fail_only_with_strict(tmp_path: Path) -> None:
+    # FastAPI pinned below 0.118: the scope rule is the SL009 warning, not an error.
+    (tmp_path / "requirements.txt").write_text("fastapi==0.115.6\n", encoding="utf-8")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app/routes.py").write_text(PINNED_ROUTE, encoding="utf-8")
+    result = run_cli("check", "--no-config", "app", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = result.stdout.splitlines()
+    match = _LINE_RE.match(line)
+    assert match, line
+    assert (match["code"], match["severity"]) == ("SL009", "warning")
+    assert "1 warning" in result.stderr
+    strict = run_cli("check", "--no-config", "--strict", "app", cwd=tmp_path)
+    assert strict.returncode == 1
 
 
 def test_select_and_ignore() -> None:
@@ -57,6 +111,9 @@ def test_select_and_ignore() -> None:
         ("check", "does-not-exist"),
         ("check", "--config", "missing.toml"),
         ("check", "--format", "yaml"),
+        ("check", "--fix", "--diff"),
+        ("check", "--baseline", "a.json", "--no-baseline"),
+        ("baseline", "--bogus"),
         ("nonsense",),
     ],
 )

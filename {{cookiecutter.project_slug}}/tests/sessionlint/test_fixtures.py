@@ -29,7 +29,8 @@ def test_bad_tree_findings_equal_markers() -> None:
 
 def test_every_rule_is_exercised_by_a_marker() -> None:
     codes = {code for _, _, code in expected_markers(FIXTURES / "bad")}
-    assert codes == set(RULES)
+    # SL009 depends on the target's FastAPI pin, one per project: test_versions.py covers it.
+    assert codes == set(RULES) - {"SL009"}
 
 
 @pytest.mark.parametrize("tree", ["good"])

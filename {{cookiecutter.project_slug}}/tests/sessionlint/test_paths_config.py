@@ -12,7 +12,9 @@ from sessionlint.config import (
     load_pyproject,
 )
 from sessionlint.context import feature_name
+from sessionlint.events import Status
 from sessionlint.paths import iter_python_files, match_module, match_path, module_name
+from sessionlint.runner import effective_root, run
 
 
 @pytest.mark.parametrize(
@@ -115,3 +117,32 @@ def test_discovery_respects_exclude_and_extend_exclude(tmp_path: Path) -> None:
     config = Config(extend_exclude=("fixtures",))
     files = iter_python_files([tmp_path], tmp_path, config.excluded)
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["a.py", "pkg/d.py"]
+
+
+def test_fastapi_version_key_is_validated() -> None:
+    assert config_from_table({"fastapi-version": "0.115.6"}).fastapi_version == "0.115.6"
+    assert apply_overrides(Config(), {"fastapi_version": "0.120"}).fastapi_version == "0.120"
+    with pytest.raises(ConfigError, match="fastapi-version"):
+        config_from_table({"fastapi-version": "latest"})
+    with pytest.raises(ConfigError, match="fastapi-version"):
+        apply_overrides(Config(), {"fastapi_version": "soon"})
+
+
+def test_a_project_nested_below_the_root_is_checked_as_itself(tmp_path: Path) -> None:
+    nested = tmp_path / "tests" / "sample_app"
+    (nested / "app" / "db").mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "outer"\n', encoding="utf-8")
+    (nested / "requirements.txt").write_text("fastapi==0.115.6\n", encoding="utf-8")
+    (nested / "app" / "db" / "engine.py").write_text(
+        "from sqlalchemy import create_engine\nengine = create_engine('sqlite://')\n",
+        encoding="utf-8",
+    )
+    # Relative to the outer root the file would sit under tests/ (allow-sessions-in) and its
+    # module would not be a db module; checked as its own project it is app.db.engine.
+    assert effective_root([nested], tmp_path) == nested.resolve()
+    assert effective_root([nested / "app"], tmp_path) == nested.resolve()
+    assert effective_root([tmp_path], tmp_path) == tmp_path
+    result = run([nested], Config(), tmp_path)
+    assert [(e.relpath, e.method, e.status) for e in result.events] == [
+        ("app/db/engine.py", "Engine creation", Status.CORRECT)
+    ]
