@@ -56,9 +56,9 @@ def bake_into(output_dir: Path, **answers: Any) -> Path:
 
 
 def project_requirements(project: Path) -> list[str]:
-    """The baked project's runtime and dev requirements, sorted."""
-    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    return sorted(meta["dependencies"] + meta["optional-dependencies"]["dev"])
+    """The baked project's runtime requirements and its dev group (uv's default), sorted."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    return sorted(pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"])
 
 
 def tools_venv(*projects: Path) -> Path:

@@ -44,7 +44,7 @@ def removed(answers: dict[str, object]) -> list[str]:
     if answers["ci_provider"] != "github":
         paths += [".github"]
     if answers["ci_provider"] != "gitlab":
-        paths += [".gitlab-ci.yml"]
+        paths += [".gitlab-ci.yml", "renovate.json"]  # Renovate: the GitLab side's Dependabot
     if answers["deploy_target"] != "render":
         paths += ["render.yaml", "tests/test_render.py"]
     return paths

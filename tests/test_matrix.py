@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,9 @@ def expected_paths(slug: str, answers: dict[str, Any]) -> dict[str, bool]:
     paths["tests/outbound/test_robots.py"] = bool(answers["include_pages"])
     paths["tests/test_worker.py"] = answers["task_engine"] != "none"
     paths[".github/workflows/ci.yml"] = answers["ci_provider"] == "github"
+    paths[".github/dependabot.yml"] = answers["ci_provider"] == "github"
     paths[".gitlab-ci.yml"] = answers["ci_provider"] == "gitlab"
+    paths["renovate.json"] = answers["ci_provider"] == "gitlab"
     paths["render.yaml"] = answers["deploy_target"] == "render"
     paths["tests/test_render.py"] = answers["deploy_target"] == "render"
     # Always there: the reference feature, its job, the outbound client, the record of answers.
@@ -145,6 +148,110 @@ def mentions_of_removed_features(project: Path, answers: dict[str, Any]) -> list
     ]
 
 
+# `uses: owner/action@<full commit SHA> # vX.Y.Z`: immutable, and the comment names the release.
+PINNED_ACTION = re.compile(r"^\s*(?:-\s+)?uses:\s*[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+def uv_syncs(command: str) -> list[list[str]]:
+    """Every `uv sync` of a shell line (commands joined by `&&`), as argument lists."""
+    parts = [shlex.split(part) for part in command.split("&&")]
+    return [args for args in parts if args[:2] == ["uv", "sync"]]
+
+
+def install_problems(project: Path, answers: dict[str, Any]) -> list[str]:
+    """What keeps the project's installs from being `--locked` from uv.lock, file by file."""
+    problems: list[str] = []
+    makefile = (project / "Makefile").read_text()
+    sync = re.search(r"^UV_SYNC := (.*)$", makefile, re.MULTILINE)
+    if not sync or "sync --locked" not in sync.group(1):
+        problems.append("Makefile: UV_SYNC is not `uv sync --locked`")
+    install = makefile.split("$(INSTALLED):", 1)[1].split("\n\n", 1)[0]
+    if "$(UV_SYNC)" not in install or "pip install" in install:
+        problems.append("Makefile: make install does not run $(UV_SYNC) alone")
+    dockerfile = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    runs = [line[4:] for line in dockerfile.splitlines() if line.startswith("RUN ")]
+    docker_syncs = [args for run in runs for args in uv_syncs(run)]
+    if len(docker_syncs) != 2 or any(
+        not {"--locked", "--no-dev"} <= set(args) for args in docker_syncs
+    ):
+        problems.append(f"Dockerfile: uv syncs {docker_syncs}")
+    if any("pip install ." in run for run in runs):
+        problems.append("Dockerfile: pip install .")
+    if answers["deploy_target"] == "render":
+        for service in yaml.safe_load((project / "render.yaml").read_text())["services"]:
+            if "buildCommand" in service:
+                syncs = uv_syncs(service["buildCommand"])
+                if not syncs or any(not {"--locked", "--no-dev"} <= set(a) for a in syncs):
+                    problems.append(f"render.yaml {service['name']}: {service['buildCommand']}")
+    if answers["ci_provider"] == "github":
+        problems += github_problems(project)
+    if answers["ci_provider"] == "gitlab":
+        problems += gitlab_problems(project)
+    return problems
+
+
+def github_problems(project: Path) -> list[str]:
+    """Unpinned actions, an install that could create the lock, a missing SARIF upload."""
+    text = (project / ".github/workflows/ci.yml").read_text()
+    problems = [
+        f"ci.yml: not pinned by commit with its release: {line.strip()}"
+        for line in text.splitlines()
+        if re.match(r"^\s*(?:-\s+)?uses:", line) and not PINNED_ACTION.match(line)
+    ]
+    workflow = yaml.safe_load(text)
+    (job,) = workflow["jobs"].values()
+    if {**workflow["permissions"], **job.get("permissions", {})}.get("security-events") != "write":
+        problems.append("ci.yml: no security-events: write for the SARIF upload")
+    steps = job["steps"]
+    install = next((step for step in steps if "make install" in step.get("run", "")), {})
+    if "test -f uv.lock" not in install.get("run", ""):
+        problems.append("ci.yml: make install runs without requiring the committed uv.lock")
+    runs = [step.get("run", "") for step in steps]
+    sarif = "sessionlint check --format sarif --output sessionlint.sarif"
+    if not any(sarif in run for run in runs):
+        problems.append("ci.yml: no sessionlint SARIF step")
+    if "make check" not in runs:  # the gate stays: findings fail the job there
+        problems.append("ci.yml: make check does not run")
+    upload = "github/codeql-action/upload-sarif@"
+    uploads = [step for step in steps if step.get("uses", "").startswith(upload)]
+    if [u.get("with", {}).get("sarif_file") for u in uploads] != ["sessionlint.sarif"]:
+        problems.append("ci.yml: sessionlint.sarif is not uploaded to code scanning")
+    elif "always()" not in uploads[0].get("if", ""):
+        problems.append("ci.yml: the SARIF upload is skipped when an earlier step fails")
+    dependabot = yaml.safe_load((project / ".github/dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"] for update in dependabot["updates"]}
+    if not {"uv", "github-actions"} <= ecosystems:
+        problems.append(f"dependabot.yml: ecosystems {sorted(ecosystems)}")
+    return problems
+
+
+def gitlab_problems(project: Path) -> list[str]:
+    """An install that could create the lock, a missing Code Quality report, no Renovate."""
+    (job,) = [
+        value
+        for value in yaml.safe_load((project / ".gitlab-ci.yml").read_text()).values()
+        if isinstance(value, dict) and "script" in value
+    ]
+    problems: list[str] = []
+    setup = job["before_script"]
+    install = [i for i, line in enumerate(setup) if line.startswith("make install")]
+    if not install or not any("test -f uv.lock" in line for line in setup[: install[0]]):
+        problems.append(".gitlab-ci.yml: make install runs without the committed uv.lock")
+    report = "gl-code-quality-report.json"
+    if not any(f"--format gitlab --output {report}" in line for line in job["after_script"]):
+        problems.append(".gitlab-ci.yml: no sessionlint Code Quality report")
+    if job["artifacts"]["reports"].get("codequality") != report:
+        problems.append(".gitlab-ci.yml: the Code Quality report is not an artifact")
+    if "make check" not in job["script"]:
+        problems.append(".gitlab-ci.yml: make check does not run")
+    renovate = json.loads((project / "renovate.json").read_text())
+    if not {"pep621", "gitlabci"} <= set(renovate["enabledManagers"]):
+        problems.append(f"renovate.json: managers {renovate['enabledManagers']}")
+    if not renovate["lockFileMaintenance"]["enabled"]:
+        problems.append("renovate.json: uv.lock maintenance is off")
+    return problems
+
+
 @pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
 def test_combination_bakes_clean(
     tmp_path: Path, tools_python: Path, answers: dict[str, Any]
@@ -168,6 +275,7 @@ def test_combination_bakes_clean(
     for name in ("render.yaml", ".gitlab-ci.yml", ".github/workflows/ci.yml"):
         if (project / name).exists():
             assert isinstance(yaml.safe_load((project / name).read_text()), dict), name
+    assert install_problems(project, answers) == []
 
     bin_dir = tools_python.parent
     env = {"PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"}

@@ -4,9 +4,12 @@ run the same `start` sub-command the tests run, with migrations kept off the poo
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,49 @@ def dockerfile_instructions(keyword: str) -> list[str]:
         for line in text.splitlines()
         if line.split(None, 1)[:1] == [keyword] and len(line.split(None, 1)) == 2
     ]
+
+
+def uv_syncs(command: str) -> list[list[str]]:
+    """The `uv sync` commands of a shell line (commands joined by `&&`), as argument lists."""
+    commands = [shlex.split(part) for part in command.split("&&")]
+    return [args for args in commands if args[:2] == ["uv", "sync"]]
+
+
+def assert_locked_install_without_dev_tools(command: str) -> None:
+    """`command` installs uv from PyPI with pip, then exactly uv.lock without the dev group."""
+    assert "pip install 'uv>=" in command, command
+    syncs = uv_syncs(command)
+    assert syncs, f"no uv sync in {command!r}"
+    for args in syncs:
+        assert {"--locked", "--no-dev"} <= set(args), args
+    assert "pip install ." not in command
+    assert "pip install -e" not in command
+
+
+def test_dockerfile_installs_uv_lock_without_dev_tools() -> None:
+    runs = dockerfile_instructions("RUN")
+    syncs = [run for run in runs if uv_syncs(run)]
+    assert len(syncs) == 2, runs  # the dependencies' layer, then the project
+    assert_locked_install_without_dev_tools(" && ".join(runs))
+    assert "--no-editable" in uv_syncs(syncs[-1])[0]  # a wheel: the runtime stage has no source
+    # The lock is copied in before the first sync, and neither ignore file leaves it out.
+    text = (ROOT / "Dockerfile").read_text()
+    copies = [copy for copy in dockerfile_instructions("COPY") if "uv.lock" in copy.split()]
+    assert copies
+    assert text.index(copies[0]) < text.index(syncs[0])
+    for ignore_file in (".dockerignore", ".gitignore"):
+        lines = (ROOT / ignore_file).read_text().splitlines()
+        patterns = [line.strip().strip("/") for line in lines if not line.startswith("#")]
+        assert not [p for p in patterns if p and fnmatch.fnmatch("uv.lock", p)], ignore_file
+
+
+def test_dev_tools_are_only_in_the_dev_group() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    dev = " ".join(pyproject["dependency-groups"]["dev"])
+    for tool in ("pytest", "ruff", "mypy", "pgserver", "mkdocs-material"):
+        assert tool in dev, tool
+        assert tool not in runtime, tool
 
 
 def test_dockerfile_is_multi_stage_non_root_and_runs_start() -> None:

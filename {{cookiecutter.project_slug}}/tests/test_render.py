@@ -10,9 +10,9 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.serving import PACKAGE
 {%- if cookiecutter.task_engine == "redis" %}
-from tests.test_deploy import START, WORKER, load_yaml
+from tests.test_deploy import START, WORKER, assert_locked_install_without_dev_tools, load_yaml
 {%- else %}
-from tests.test_deploy import START, load_yaml
+from tests.test_deploy import START, assert_locked_install_without_dev_tools, load_yaml
 {%- endif %}
 
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL")
@@ -42,7 +42,7 @@ def test_render_starts_the_start_command_on_the_render_port() -> None:
     ]
     assert service["healthCheckPath"] == "/health/db"
     assert shlex.split(service["preDeployCommand"]) == ["python", "-m", PACKAGE, "migrate"]
-    assert "pip install ." in service["buildCommand"]
+    assert_locked_install_without_dev_tools(service["buildCommand"])
 
 
 def test_render_commits_no_secret() -> None:

@@ -28,7 +28,7 @@ def embedded_postgres(data_dir: Path, *, keep: bool) -> Iterator[URL]:
     except ImportError as exc:  # pragma: no cover - depends on how the project was installed
         raise RuntimeError(
             "no database is configured and the embedded PostgreSQL is not installed: "
-            "set DATABASE_URL, or install the dev extra (pip install -e '.[dev]')"
+            "set DATABASE_URL, or install the dev tools (make install: uv sync)"
         ) from exc
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     data_dir.mkdir(parents=True, exist_ok=True)
