@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from {{ cookiecutter.project_slug }}.db import SessionFactory, migrate
 from {{ cookiecutter.project_slug }}.db.embedded import embedded_postgres
 from {{ cookiecutter.project_slug }}.db.engine import build_engine
+from {{ cookiecutter.project_slug }}.db.guard import collecting, guarding
 from {{ cookiecutter.project_slug }}.db.session import bind_sessions
 from {{ cookiecutter.project_slug }}.jobs.runner import (
     JobResources,
@@ -69,6 +70,7 @@ def settings_for(url: URL, **overrides: Any) -> Settings:
         "tasks_inline": True,  # in-memory jobs run inside the request, on the test's connection
         "outbound_allowlist": "127.0.0.0/8, ::1",  # the tests' local HTTP servers
         "outbound_timeout": 2.0,
+        "db_session_guard": "strict",  # an app or worker started by a test fails it too
         **overrides,
     }
     return Settings(_env_file=None, **values)
@@ -83,6 +85,16 @@ async def execute_autocommit(server: URL, statement: str) -> None:
             await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def session_guard() -> Iterator[None]:
+    """Fail the test whose code broke a session rule at run time (the strict session guard)."""
+    slow = Settings.model_fields["db_slow_transaction_ms"].default
+    with guarding("strict", slow_transaction_ms=slow), collecting() as violations:
+        yield
+    if violations:
+        pytest.fail("session guard:\n" + "\n".join(map(str, violations)), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import uvicorn
 
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.embedded import embedded_postgres
+from {{ cookiecutter.project_slug }}.observability.logs import configure_logging
 from {{ cookiecutter.project_slug }}.settings import (
     Settings,
     get_settings,
@@ -57,6 +58,7 @@ def serve(_: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.web_concurrency,
             log_level=settings.log_level.lower(),
+            log_config=None,
         )
     return 0
 
@@ -87,6 +89,7 @@ def start(args: argparse.Namespace) -> int:
         port=port,
         workers=settings.web_concurrency,
         log_level=settings.log_level.lower(),
+        log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=20,
     )
@@ -145,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=get_settings().log_level, format="%(levelname)s %(name)s: %(message)s"
-    )
+    # The same handler as the app's and the workers' (JSON lines in production); uvicorn is run with
+    # log_config=None so that its own supervisor lines go through it too.
+    configure_logging(get_settings())
     result: int = args.handler(args)
     return result

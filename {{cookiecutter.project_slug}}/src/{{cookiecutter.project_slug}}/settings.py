@@ -51,6 +51,39 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=1, ge=1)
     """Number of uvicorn worker processes; each has its own connection pool."""
 
+    # Observability (docs/operations.md); traces read the standard `OTEL_*` variables instead.
+    log_format: Literal["json", "console"] | None = None
+    """`json` (one object a line) or `console` (readable); unset: json in production only."""
+    metrics: Literal["on", "off", "token"] | None = None
+    """`/metrics`: `on`, `off`, or `token` (needs `Authorization: Bearer <METRICS_TOKEN>`);
+    unset: `token` when METRICS_TOKEN is set, else on, except in production (off)."""
+    metrics_token: SecretStr | None = None
+    """Bearer token Prometheus sends to `/metrics` (at least 16 characters)."""
+    sentry_dsn: SecretStr | None = None
+    """Sentry DSN; errors are reported to Sentry only when it is set."""
+
+    @model_validator(mode="after")
+    def _check_metrics(self) -> Settings:
+        """Refuse `METRICS=token` without a token, and a token that is easy to guess."""
+        token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if self.metrics == "token" and not token:
+            raise ValueError("METRICS=token needs METRICS_TOKEN")
+        if token and (len(token) < MIN_API_KEY_LENGTH or not token.isprintable() or " " in token):
+            raise ValueError(
+                f"METRICS_TOKEN needs at least {MIN_API_KEY_LENGTH} printable characters "
+                "without spaces"
+            )
+        return self
+
+    @property
+    def metrics_mode(self) -> Literal["on", "off", "token"]:
+        """How `/metrics` is served: `METRICS`, or its default for the environment."""
+        if self.metrics is not None:
+            return self.metrics
+        if self.metrics_token is not None:
+            return "token"
+        return "off" if self.environment == "production" else "on"
+
     # The API's edge (docs/api.md)
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     """Keys that clients send as `Authorization: Bearer <key>` or `X-API-Key: <key>`; several (a
@@ -153,15 +186,20 @@ class Settings(BaseSettings):
     db_pool_recycle: int = Field(default=1800, ge=-1)
     """Seconds after which a pooled connection is replaced (-1: never)."""
     db_pool_pre_ping: bool = True
-    """Test each connection on checkout; recovers after pooler restarts (pooler-safe)."""
+    """Test each connection on checkout (`SELECT 1`, one round trip); survives pooler restarts."""
     db_connect_timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait when opening a connection."""
-    db_statement_timeout: float = Field(default=30.0, ge=0)
+    db_statement_timeout: float = Field(default=30.0, ge=0, le=2_147_483)  # PostgreSQL's max
     """Seconds one SQL statement may run (`SET LOCAL` in each transaction, pooler-safe); 0: none."""
     db_statement_cache: bool = False
     """Prepared-statement caches; leave off behind any transaction-mode pooler."""
     db_echo: bool = False
     """Log every SQL statement (development only)."""
+    db_session_guard: Literal["off", "log", "strict"] = "log"
+    """Runtime session guard (docs/database.md): `log` warns once per site and counts in
+    /metrics; `strict` also raises or records each violation (the tests); `off`."""
+    db_slow_transaction_ms: int = Field(default=5000, ge=0)
+    """The session guard reports a transaction open longer than this (milliseconds); 0: never."""
 
 {%- if cookiecutter.task_engine != "none" %}
     task_broker: Literal["memory", "{{ cookiecutter.task_engine }}"] = "memory"
@@ -214,8 +252,8 @@ class Settings(BaseSettings):
     """Page URLs one sitemap job may store (the per-job cap)."""
     sitemap_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     """Largest sitemap file downloaded (compressed or not); 50 MB uncompressed is the protocol's."""
-    sitemap_batch_size: int = Field(default=2000, ge=1, le=20_000)
-    """Page URLs stored per transaction."""
+    sitemap_batch_size: int = Field(default=5000, ge=1, le=20_000)
+    """Page URLs stored per transaction (fewer, larger batches: less time per URL)."""
 {%- endif %}
 {%- if cookiecutter.include_pages %}
 

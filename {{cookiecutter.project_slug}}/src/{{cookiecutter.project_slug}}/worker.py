@@ -44,6 +44,8 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
     run_job,
     stop_running,
 )
+from {{ cookiecutter.project_slug }}.observability import metrics, tracing
+from {{ cookiecutter.project_slug }}.observability.process import setup_process
 {%- if cookiecutter.include_pages %}
 from {{ cookiecutter.project_slug }}.pages import tasks as pages_tasks
 {%- endif %}
@@ -122,7 +124,10 @@ def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBr
     async def start_worker(_: TaskiqState) -> None:
         if not broker.is_worker_process:  # the web process opens both in its own lifespan
             return
-        await stack.enter_async_context(database_lifespan(settings))
+        setup_process(settings)  # logs, error reports, traces (docs/operations.md)
+        engine = await stack.enter_async_context(database_lifespan(settings))
+        metrics.observe_pool(engine)
+        tracing.instrument_engine(engine)
         resources = await stack.enter_async_context(job_resources(settings))
         runtime.resources = resources
         task = broker.find_task(RUN_JOB)
@@ -139,6 +144,7 @@ def build_broker(settings: Settings, runtime: _Runtime | None = None) -> AsyncBr
         if runtime.resources is not None:
             await stop_running(runtime.resources, grace=0)
         await stack.aclose()
+        metrics.process_exiting()
 
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, start_worker)
     broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, stop_worker)

@@ -19,6 +19,7 @@ from {{ cookiecutter.project_slug }}.db import (
     get_session_dependency,
     task_session,
 )
+from {{ cookiecutter.project_slug }}.db.guard import collecting
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.profiles import service
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
@@ -113,9 +114,11 @@ async def test_control_request_scope_answers_200_for_a_failed_commit(
 
     app = create_app(settings)
     app.include_router(router)
-    status, body = await live_request(app, "POST", "/probe")
+    with collecting() as violations:  # the session guard reports the commit after the response
+        status, body = await live_request(app, "POST", "/probe")
     assert (status, body) == (200, '{"status":"stored"}')
     assert await probe_rows(engine) == 0
+    assert [violation.kind for violation in violations] == ["checkout_after_response"]
 
 
 async def create_and_look_up_later(
@@ -163,9 +166,11 @@ async def test_control_request_scope_hides_the_row_from_background_work(
 
     app = create_app(settings)
     app.include_router(router)
-    status, _ = await live_request(app, "POST", "/probe")
+    with collecting() as violations:  # the session guard reports the commit after the response
+        status, _ = await live_request(app, "POST", "/probe")
     assert status == 200
     assert seen == [None]
+    assert [violation.kind for violation in violations] == ["checkout_after_response"]
 
 
 def test_bare_depends_is_refused_when_the_route_is_declared() -> None:

@@ -9,6 +9,7 @@
 - Every transaction of the factory starts with `SET LOCAL statement_timeout`
   (`DB_STATEMENT_TIMEOUT`): transaction-mode poolers refuse it as a startup parameter, and a
   `SET LOCAL` ends with its transaction, so no setting leaks to another client's connection.
+  It travels with the transaction's `BEGIN`, in the same round trip (`db.engine`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
-from {{ cookiecutter.project_slug }}.db.engine import build_engine
+from {{ cookiecutter.project_slug }}.db.engine import (
+    TransactionSettingsConnection,
+    build_engine,
+)
+from {{ cookiecutter.project_slug }}.db.guard import GuardedSession, guarding
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,16 +41,24 @@ _STATEMENT_TIMEOUT_MS = "statement_timeout_ms"
 """Key of `Session.info` holding the factory's statement timeout."""
 
 
-class _Session(Session):
-    """The synchronous session inside each `AsyncSession` of the factory (for its events)."""
+class _Session(GuardedSession):
+    """The synchronous session inside each `AsyncSession` of the factory (for its events and
+    the runtime session guard, `db.guard`)."""
 
 
 @event.listens_for(_Session, "after_begin")
 def _limit_statements(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
-    """Start each transaction with `SET LOCAL statement_timeout` (savepoints inherit it)."""
+    """Start each transaction with `SET LOCAL statement_timeout` (savepoints inherit it).
+
+    The statement goes with the `BEGIN` the driver is about to send; a connection already in a
+    transaction (a test's outer one) gets it on its own.
+    """
     milliseconds = session.info.get(_STATEMENT_TIMEOUT_MS)
     if milliseconds and not transaction.nested:
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(milliseconds)}")
+        statement = f"SET LOCAL statement_timeout = {int(milliseconds)}"
+        driver = conn.connection.driver_connection
+        if not (isinstance(driver, TransactionSettingsConnection) and driver.begin_with(statement)):
+            conn.exec_driver_sql(statement)
 
 
 @contextmanager
@@ -82,8 +95,9 @@ async def database_lifespan(settings: Settings) -> AsyncIterator[AsyncEngine]:
             "to the CA file (Supabase: the certificate from the dashboard)"
         )
     engine = build_engine(settings)
+    guard = guarding(settings.db_session_guard, slow_transaction_ms=settings.db_slow_transaction_ms)
     try:
-        with bind_sessions(engine, statement_timeout=settings.db_statement_timeout):
+        with guard, bind_sessions(engine, statement_timeout=settings.db_statement_timeout):
             yield engine
     finally:
         await engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from {{ cookiecutter.project_slug }}.db.base import Base, TimestampMixin
+from {{ cookiecutter.project_slug }}.observability.jobs import job_origin
 
 
 class JobStatus(enum.StrEnum):
@@ -76,3 +77,5 @@ class Job(TimestampMixin, Base):
     """Set by `POST /jobs/{id}/cancel`; the handler stops at its next batch."""
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    origin: Mapped[dict[str, str] | None] = mapped_column(JSONB, default=job_origin)
+    """Where it was submitted, captured at insert: `request_id` and the W3C trace context."""

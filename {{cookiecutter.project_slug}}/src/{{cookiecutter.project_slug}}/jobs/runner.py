@@ -33,6 +33,7 @@ from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
 from {{ cookiecutter.project_slug }}.jobs.offload import release_memory
 from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim, Progress
+from {{ cookiecutter.project_slug }}.observability.jobs import job_ended, observe_job
 from {{ cookiecutter.project_slug }}.outbound.client import (
     OutboundConfig,
     build_client,
@@ -114,6 +115,8 @@ class JobContext:
     resources: JobResources
     attempt: int = 1
     checkpoint: Mapping[str, Any] = field(default_factory=dict)
+    origin: Mapping[str, Any] = field(default_factory=dict)
+    """The submitting request's ID and trace context (logs and traces of the job carry them)."""
 
     async def progress(
         self,
@@ -174,7 +177,8 @@ async def run_job(
         if current is not None:
             resources.running[job_id] = current
         try:
-            await _run_attempt(context, kind, handlers.get(kind))
+            with observe_job(job_id, kind, attempt=context.attempt, origin=context.origin):
+                await _run_attempt(context, kind, handlers.get(kind))
         finally:
             resources.running.pop(job_id, None)
     await release_memory()  # large jobs leave freed pages in glibc's arenas: hand them back
@@ -200,6 +204,7 @@ async def _claim(job_id: uuid.UUID, resources: JobResources) -> tuple[JobContext
             resources=resources,
             attempt=job.attempts,
             checkpoint=dict(job.checkpoint or {}),
+            origin=dict(job.origin or {}),
         )
         return context, job.kind
     if claim is Claim.EXHAUSTED and job is not None:
@@ -279,7 +284,9 @@ async def _end(
         ended = await service.finish_attempt(
             session, attempt=attempt, status=status, result=result, error=error
         )
-    if not ended:
+    if ended:
+        job_ended(status.value)  # metrics and the job's span
+    else:
         logger.warning(
             "job %s attempt %d ended (%s) after losing its lease; outcome not recorded",
             attempt.job_id,

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from {{ cookiecutter.project_slug }}.db.guard import check_outbound_request
+{%- if cookiecutter.include_sitemaps or cookiecutter.include_places or cookiecutter.include_pages %}
+from {{ cookiecutter.project_slug }}.observability.metrics import MeteredTransport
+{%- endif %}
 from {{ cookiecutter.project_slug }}.outbound.errors import (
     BlockedURLError,
     BodyDecodingError,
@@ -297,11 +301,18 @@ def build_client(
 ) -> httpx.AsyncClient:
     """Return the guarded client; `inner` replaces the network transport (tests only)."""
     return httpx.AsyncClient(
+{%- if cookiecutter.include_sitemaps or cookiecutter.include_places or cookiecutter.include_pages %}
+        # Outbound requests by status or error in /metrics (docs/operations.md).
+        transport=MeteredTransport(GuardedTransport(config.allowlist, inner=inner)),
+{%- else %}
         transport=GuardedTransport(config.allowlist, inner=inner),
+{%- endif %}
         timeout=httpx.Timeout(config.timeout),
         follow_redirects=False,
         trust_env=False,  # proxies from the environment would bypass the pinned connection
         headers={"User-Agent": config.user_agent, "Accept-Encoding": "identity"},
+        # The session guard: no database connection may be held while a request is awaited.
+        event_hooks={"request": [check_outbound_request]},
     )
 
 
