@@ -4,13 +4,21 @@
 - `core_app`: Starlette and SQLAlchemy Core on the generated project's own engine factory
   (`db.engine.build_engine`, pooler-safe settings): the cost of SQLAlchemy without FastAPI, the
   session and the ORM.
+- `idiomatic_app`: what the popular FastAPI + SQLAlchemy async templates do, written here from
+  that description: an `async_sessionmaker`, a yield dependency with FastAPI's default (request)
+  scope that commits after the handler, `session.get`, a pydantic `response_model`; the engine
+  with the template's pooler-safe driver settings (both statement caches off) and the same pool
+  settings (`pool_pre_ping` on). `idiomatic_cached_app`: the same with the driver's default
+  statement caches (what those templates ship; unsafe behind a transaction-mode pooler).
 
-Both answer the same JSON as the generated app and take the same environment (`DATABASE_URL`,
-`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`). Serve them with `uvicorn --factory benchmarks.baseline:raw_app`.
+All answer the same JSON as the generated app and take the same environment (`DATABASE_URL`,
+`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, ...). Serve them with
+`uvicorn --factory benchmarks.baseline:raw_app`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import uuid
@@ -19,7 +27,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from fastapi import Depends, FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -115,3 +127,85 @@ def core_app() -> Starlette:
             await engine.dispose()
 
     return Starlette(routes=[Route(PATH, _endpoint(lambda: state["fetch"]))], lifespan=lifespan)
+
+
+# --- the idiomatic pattern of the popular templates ------------------------------------------
+
+
+class _IdiomaticBase(DeclarativeBase):
+    pass
+
+
+class IdiomaticProfile(_IdiomaticBase):
+    """The `profiles` table as an ORM model of its own (the template's is not reused)."""
+
+    __tablename__ = "profiles"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdiomaticProfileRead(BaseModel):
+    """The response model, read from the ORM object."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    email: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _idiomatic(*, statement_caches: bool) -> FastAPI:
+    package = os.environ["BENCH_PACKAGE"]
+    settings = importlib.import_module(f"{package}.settings").Settings()
+    # Pooler-safe driver settings as the template sets them, or the driver's defaults.
+    caches_off = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    engine = create_async_engine(
+        settings.get_db_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        connect_args={} if statement_caches else caches_off,
+    )
+    session_factory = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def get_db() -> AsyncIterator[AsyncSession]:
+        async with session_factory() as session:
+            yield session
+            await session.commit()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get(PATH, response_model=IdiomaticProfileRead)
+    async def get_profile(
+        profile_id: uuid.UUID,
+        db: AsyncSession = Depends(get_db),  # noqa: B008
+    ) -> IdiomaticProfile:
+        profile = await db.get(IdiomaticProfile, profile_id)
+        if profile is None:
+            raise HTTPException(status_code=404, detail=f"profile {profile_id} not found")
+        return profile
+
+    return app
+
+
+def idiomatic_app() -> FastAPI:
+    """The popular templates' pattern with the template's pooler-safe driver settings."""
+    return _idiomatic(statement_caches=False)
+
+
+def idiomatic_cached_app() -> FastAPI:
+    """The popular templates' pattern with the driver's default statement caches."""
+    return _idiomatic(statement_caches=True)

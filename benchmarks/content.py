@@ -59,7 +59,8 @@ def _urlset(entries: list[tuple[str, dt.datetime]]) -> str:
     )
 
 
-def _entries(prefix: str, count: int) -> list[tuple[str, dt.datetime]]:
+def entries(prefix: str, count: int) -> list[tuple[str, dt.datetime]]:
+    """`count` (loc, lastmod) pairs of the shop's pages, their paths under `prefix`."""
     return [
         (
             f"https://shop.example.com/{prefix}/{WORDS[i % len(WORDS)]}/item-{i:07d}.html",
@@ -76,12 +77,12 @@ def write_sitemaps(
 
     Returns the single sitemap's (loc, lastmod) pairs: the rows COPY loads.
     """
-    single = _entries("single", urls)
+    single = entries("single", urls)
     (site / "sitemap-single.xml").write_text(_urlset(single))
     children = []
     for part in range(parts):
         name = f"sitemap-part-{part}.xml"
-        (site / name).write_text(_urlset(_entries(f"part{part}", urls)))
+        (site / name).write_text(_urlset(entries(f"part{part}", urls)))
         children.append(f"<sitemap><loc>{origin}/{name}</loc></sitemap>")
     (site / "sitemap-index.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n'

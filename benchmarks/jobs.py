@@ -3,6 +3,10 @@
 - `python -m benchmarks.jobs sitemap PACKAGE DATABASE_URL SITEMAP_URL`: one sitemap job through
   the project's own runner (`jobs.runner.run_job`), session helper and outbound client, as
   `debug-sitemap` runs it; prints its duration and the process's RSS before and at peak.
+- `python -m benchmarks.jobs store PACKAGE DATABASE_URL URLS`: the sitemap job's write path
+  alone: `URLS` page URLs (built in memory, nothing fetched or parsed) stored with
+  `sitemaps.service.store_urls`, one `task_session()` per `SITEMAP_BATCH_SIZE` batch, timed; the
+  ceiling of the job against COPY.
 - `python -m benchmarks.jobs pages PACKAGE DATABASE_URL URLS_FILE ROUNDS`: per round, one
   page-scraper batch through the same runner, then a plain httpx client fetching the same pages
   at the same concurrency (the local server's capacity); prints pages per second of both.
@@ -27,11 +31,14 @@ from typing import Any
 
 import httpx
 
+from benchmarks import content
+
 ALLOWLIST = "127.0.0.0/8"
 
 
 def _modules(package: str) -> dict[str, ModuleType]:
     names = ["settings", "db", "jobs.runner", "jobs.service", "sitemaps.tasks", "pages.tasks"]
+    names += ["sitemaps.service", "sitemaps.parser"]
     return {name: importlib.import_module(f"{package}.{name}") for name in names}
 
 
@@ -87,6 +94,29 @@ async def sitemap(package: str, database_url: str, url: str) -> dict[str, Any]:
     }
 
 
+async def store(package: str, database_url: str, count: int) -> dict[str, Any]:
+    """The sitemap job's store path alone: `count` URLs in `SITEMAP_BATCH_SIZE` transactions."""
+    m = _modules(package)
+    parsed = m["sitemaps.parser"].SitemapURL
+    urls = [parsed(loc, lastmod, "weekly", 0.5) for loc, lastmod in content.entries("s", count)]
+    async with _service(m, database_url) as resources:
+        batch = int(resources.settings.sitemap_batch_size)
+        async with m["db"].task_session() as session:
+            job = await m["jobs.service"].create_job(session, kind="sitemap", params={})
+            file_id = await m["sitemaps.service"].upsert_file(
+                session, url="http://127.0.0.1/store.xml", job_id=job.id
+            )
+        started = time.perf_counter()
+        stored = 0
+        for start in range(0, count, batch):
+            async with m["db"].task_session() as session:
+                stored += await m["sitemaps.service"].store_urls(
+                    session, sitemap_id=file_id, urls=urls[start : start + batch]
+                )
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "urls_stored": stored, "batch_size": batch}
+
+
 async def _plain_fetch(urls: Sequence[str], concurrency: int) -> float:
     """Fetch every URL with a bare client at `concurrency`; return the seconds taken."""
     limit = asyncio.Semaphore(concurrency)
@@ -136,6 +166,8 @@ def main(argv: Sequence[str]) -> None:
     command, package, database_url, *rest = argv
     if command == "sitemap":
         output = asyncio.run(sitemap(package, database_url, rest[0]))
+    elif command == "store":
+        output = asyncio.run(store(package, database_url, int(rest[0])))
     elif command == "pages":
         output = asyncio.run(pages(package, database_url, rest[0], int(rest[1])))
     else:

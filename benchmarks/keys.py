@@ -6,7 +6,18 @@ import operator
 
 # Every figure key the harness must produce (tests/test_bench.py checks them, never a speed).
 EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
-    "http": ("raw", "core", "app", "app_statement_cache", "app_no_pre_ping", "app_to_raw"),
+    "http": (
+        "raw",
+        "core",
+        "idiomatic",
+        "idiomatic_cached",
+        "app",
+        "app_statement_cache",
+        "app_no_pre_ping",
+        "app_to_raw",
+        "app_to_idiomatic",
+        "app_to_idiomatic_cached",
+    ),
     "sitemap": (
         "urls",
         "job_seconds",
@@ -14,9 +25,11 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "copy_seconds",
         "copy_rows_per_s",
         "job_to_copy",
+        "store_to_copy",
         "peak_rss_mib",
         "large_urls",
         "large_job_urls_per_s",
+        "large_to_single_rate",
         "large_peak_rss_mib",
         "rss_growth_ratio",
     ),
@@ -56,6 +69,18 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "finished",
         "health",
     ),
+    "lint": (
+        "files",
+        "lines",
+        "check_seconds",
+        "check_lines_per_s",
+        "audit_seconds",
+        "audit_lines_per_s",
+        "ruff_lines_per_s",
+        "check_to_ruff",
+        "findings",
+        "expected_findings",
+    ),
     "template": ("bake_seconds", "test_suite_seconds", "test_suite_outcome"),
 }
 HTTP_VARIANT_KEYS = ("rps", "p50_ms", "p99_ms", "errors", "to_raw")
@@ -72,9 +97,13 @@ COMPARE = {
     "<": operator.lt,
 }
 TARGETS: dict[str, tuple[str, float]] = {
+    "http.app_to_idiomatic": (">=", 1.1),
+    "http.app_to_idiomatic_cached": (">=", 1.0),
     "http.app_to_raw": (">=", 0.5),
     "sitemap.job_to_copy": (">=", 0.3),
     "hostile.worst_p99_ms": ("<=", 200.0),
     "memory.peak_rss_mib": ("<", 400.0),
+    "lint.check_lines_per_s": (">=", 30_000.0),  # issue 12: 30,000 lines under 1 s, one core
+    "lint.audit_lines_per_s": (">=", 30_000.0),
 }
 """Targets: `figure op target` (printed as met or MISSED, never asserted by a test)."""

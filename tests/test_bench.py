@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from benchmarks import hostile_server
+from benchmarks import hostile_server, lint
 from benchmarks.bakery import ROOT
 from benchmarks.keys import (
     EXPECTED_KEYS,
@@ -47,10 +48,13 @@ def test_quick_bench_writes_every_figure(
     for section, keys in EXPECTED_KEYS.items():
         missing = set(keys) - set(figures[section])
         assert not missing, f"{section} lacks {sorted(missing)}"
-    for variant in ("raw", "core", "app", "app_statement_cache", "app_no_pre_ping"):
+    for variant in ("raw", "core", "idiomatic", "idiomatic_cached", "app", "app_statement_cache",
+                    "app_no_pre_ping"):  # fmt: skip
         assert set(HTTP_VARIANT_KEYS) <= set(figures["http"][variant]), variant
+        assert figures["http"][variant]["errors"] == 0, (variant, figures["http"][variant])
     assert set(report["targets"]) == set(TARGETS)
     assert "target http.app_to_raw" in result.stdout
+    assert "target http.app_to_idiomatic_cached" in result.stdout
     # Hostile sitemaps: every window was probed and every job reached its end.
     for name in ("baseline", *HOSTILE_JOBS):
         scenario = figures["hostile"][name]
@@ -152,3 +156,48 @@ def test_big_sitemap_has_the_requested_entries_and_entry_size() -> None:
     assert len(entries) == 200
     assert {len(entry) for entry in entries} == {950}
     assert len(set(locs)) == 200
+
+
+LEGACY_SAMPLE = ROOT / "{{cookiecutter.project_slug}}" / lint.SAMPLE
+_OWN_IMPORT = re.compile(r"^\s*(?:from|import)\s+(?:app|scripts)\b", re.MULTILINE)
+
+
+def test_lint_corpus_copies_the_sample_under_renamed_packages(tmp_path: Path) -> None:
+    _, per_copy = lint.python_lines(LEGACY_SAMPLE)
+    built = lint.build_corpus(LEGACY_SAMPLE, tmp_path, per_copy + 1)
+    assert built["copies"] == 2
+    assert built["lines"] == 2 * per_copy
+    assert "fastapi==0.115.6" in (tmp_path / "pyproject.toml").read_text()  # the pin travels
+    for path in tmp_path.rglob("*.py"):
+        assert not _OWN_IMPORT.search(path.read_text()), path  # each copy imports only itself
+    backfill = (tmp_path / "scripts_01" / "backfill_places.py").read_text()
+    assert "from app_01.db import get_db" in backfill
+
+
+MEASURE_A_CORPUS = """
+import json, os, sys
+from pathlib import Path
+from benchmarks.lint import measure_corpus
+ruff = str(Path(sys.executable).parent / "ruff")
+print(json.dumps(measure_corpus(Path(sys.argv[1]), python=sys.executable, ruff=ruff,
+                                env=dict(os.environ), rounds=1)))
+"""
+
+
+def test_lint_figure_measures_a_tiny_corpus(tmp_path: Path, tools_python: Path) -> None:
+    """The lint figure's commands run on one copy of the sample and report every key."""
+    corpus = tmp_path / "corpus"
+    built = lint.build_corpus(LEGACY_SAMPLE, corpus, 1)
+    src = ROOT / "{{cookiecutter.project_slug}}" / "src"
+    result = run(
+        [str(tools_python), "-c", MEASURE_A_CORPUS, str(corpus)],
+        cwd=ROOT,
+        env={"PYTHONPATH": f"{src}{os.pathsep}{ROOT}"},
+    )
+    figures = json.loads(result.stdout)
+    assert set(EXPECTED_KEYS["lint"]) - {"expected_findings"} <= set(figures)
+    assert figures["lines"] == built["lines"]
+    assert figures["findings"] > 0
+    assert figures["sources"] > 0
+    assert figures["check_seconds"] > 0
+    assert figures["ruff_seconds"] > 0

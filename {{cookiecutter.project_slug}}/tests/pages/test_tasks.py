@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +23,12 @@ from tests.jobs.helpers import dead_attempt
 from tests.localserver import LocalServer, Reply
 
 HANDLERS = {KIND: scrape_batch}
+HTML = {"Content-Type": "text/html"}
+PAGE = (
+    b"<!DOCTYPE html><html><head><title>Kept alive</title></head><body>"
+    + b"<p>filler</p>" * 4000  # about 50 KB after the head, as pages are
+    + b'<link rel="canonical" href="https://elsewhere.example/"></body></html>'
+)
 
 
 async def new_job(urls: list[str]) -> uuid.UUID:
@@ -107,3 +117,76 @@ def stored_before(url: str) -> dict[str, Any]:
         "canonical_url": None,
         "error": None,
     }
+
+
+@asynccontextmanager
+async def counting_site() -> AsyncIterator[tuple[str, list[int]]]:
+    """An HTTP/1.1 server on 127.0.0.1 that keeps connections alive and counts them: yields its
+    origin and the list of requests served per connection (404 for robots.txt, else `PAGE`)."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(0)
+        index = len(connections) - 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                connections[index] += 1
+                robots = head.split(b" ", 2)[1] == b"/robots.txt"
+                status, body = (b"404 Not Found", b"") if robots else (b"200 OK", PAGE)
+                writer.write(
+                    b"HTTP/1.1 %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
+                    % (status, len(body), body)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", connections
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_pages_reuse_connections_and_only_the_head_is_parsed(
+    sessions: SessionFactory, resources: JobResources
+) -> None:
+    """Twelve pages of one host: the rest of each page after `</head>` is read and dropped, so
+    the per-host connections are reused (before: a new connection per page); metadata comes
+    from the head only (the canonical link placed in the body is not taken)."""
+    async with counting_site() as (origin, connections):
+        urls = [f"{origin}/p/{number}" for number in range(12)]
+        job_id = await new_job(urls)
+        await run_job(job_id, HANDLERS, resources)
+
+    job = await finished(sessions, job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert sum(connections) == 13  # twelve pages and robots.txt
+    assert len(connections) <= resources.settings.pages_per_host + 1, connections
+    pages = await pages_of(sessions, job_id)
+    assert {page.title for page in pages.values()} == {"Kept alive"}
+    assert {page.canonical_url for page in pages.values()} == {None}
+
+
+async def test_a_slow_rest_after_the_head_costs_the_connection_not_the_page(
+    sessions: SessionFactory, resources: JobResources, site: LocalServer
+) -> None:
+    """The head arrives at once, the rest of the page over 7.5 s (longer than the fetch's time
+    budget): the rest is given up after `DRAIN_SECONDS` and the page keeps its metadata."""
+    head = b"<html><head><title>Slow tail</title></head><body>"
+    site.reply(
+        "/slow",
+        Reply(body=head + b"x" * (5 * len(head)), chunks=6, delay=1.5, headers=HTML),
+    )
+    job_id = await new_job([site.url("/slow")])
+    started = time.monotonic()
+
+    await run_job(job_id, HANDLERS, resources)
+
+    assert time.monotonic() - started < 4.0
+    page = (await pages_of(sessions, job_id))[site.url("/slow")]
+    assert (page.title, page.error) == ("Slow tail", None)

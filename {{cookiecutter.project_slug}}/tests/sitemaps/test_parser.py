@@ -12,10 +12,12 @@ import pytest
 
 from {{ cookiecutter.project_slug }}.sitemaps.parser import (
     INFLATE_STEP,
+    MAX_DEPTH,
     MAX_ENTRIES,
     MAX_TOKEN_BYTES,
     ChildSitemap,
     MalformedSitemapError,
+    NestingTooDeepError,
     SitemapItem,
     SitemapParser,
     SitemapTooLargeError,
@@ -339,3 +341,25 @@ def test_parser_steps_are_bounded() -> None:
         seen += len(items)
     assert seen == 20_000
     assert steps >= parser.xml_bytes // INFLATE_STEP
+
+
+def test_deep_nesting_is_refused_at_the_limit() -> None:
+    """Ten million open elements held 1.2 GB in expat before the depth limit; now the first
+    step that goes past `MAX_DEPTH` levels is refused, whatever follows."""
+
+    def nested(levels: int) -> Iterator[bytes]:
+        yield HEADER + URLSET_OPEN + b"<url>"
+        for _ in range(levels // 100_000):
+            yield b"<a>" * 100_000
+
+    parser = SitemapParser()
+    with pytest.raises(NestingTooDeepError, match=f"more than {MAX_DEPTH} levels"):
+        feed_all(parser, nested(10_000_000))
+    assert parser.xml_bytes <= 2 * INFLATE_STEP  # the head, then the first step of `<a>`s
+
+
+def test_entries_nested_to_the_limit_are_accepted() -> None:
+    """Extensions nest below an entry (an image's `<image:loc>` is at depth four)."""
+    inner = b"<a>" * (MAX_DEPTH - 3) + b"</a>" * (MAX_DEPTH - 3)
+    document = URLSET_OPEN + b"<url><loc>https://example.com/</loc>" + inner + b"</url></urlset>"
+    assert parse_all(document) == [SitemapURL("https://example.com/")]

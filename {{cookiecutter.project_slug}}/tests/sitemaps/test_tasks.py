@@ -12,7 +12,7 @@ from {{ cookiecutter.project_slug }}.jobs import service as jobs
 from {{ cookiecutter.project_slug }}.jobs.models import JobStatus
 from {{ cookiecutter.project_slug }}.jobs.runner import JobResources, run_job
 from {{ cookiecutter.project_slug }}.sitemaps import service
-from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapURL
+from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapFile, SitemapURL
 from {{ cookiecutter.project_slug }}.sitemaps.parser import SitemapURL as ParsedURL
 from {{ cookiecutter.project_slug }}.sitemaps.parser import parse_sitemap
 from {{ cookiecutter.project_slug }}.sitemaps.tasks import KIND, process_sitemap
@@ -60,3 +60,23 @@ async def crashed_after_storing(job_id: uuid.UUID, root: str, urls: list[ParsedU
             checkpoint={"urls_stored": new, "urls_found": new},
             lease_seconds=60,
         )
+
+
+async def test_a_batch_is_stored_in_one_statement_that_counts_its_new_rows(
+    sessions: SessionFactory,
+) -> None:
+    """Duplicates within a batch and rows stored before are skipped; the file's `url_count` and
+    the returned count both say how many rows were new."""
+    async with task_session() as session:
+        job_id = (await jobs.create_job(session, kind=KIND, params={"url": "x"})).id
+        file_id = await service.upsert_file(session, url="https://a.example/s.xml", job_id=job_id)
+        urls = [ParsedURL(f"https://a.example/{number}") for number in range(5)]
+        assert await service.store_urls(session, sitemap_id=file_id, urls=urls[:2]) == 2
+        again = [*urls, urls[4], ParsedURL("https://a.example/" + "x" * 3000)]
+        assert await service.store_urls(session, sitemap_id=file_id, urls=again) == 3
+
+    async with sessions() as session:
+        file = await session.get(SitemapFile, file_id)
+        stored = await session.scalar(select(func.count()).select_from(SitemapURL))
+    assert file is not None
+    assert (file.url_count, stored) == (5, 5)

@@ -4,7 +4,7 @@ Memory stays bounded: `SitemapParser` takes the body chunk by chunk as it arrive
 (detected by its magic bytes) 64 KB at a time, and hands over the entries finished in each step.
 Entity declarations, external DTDs and external entities are refused, so XML bombs and file reads
 fail with `UnsafeXMLError`. Limits follow the sitemaps protocol: 50,000 entries and 50 MB
-uncompressed per file.
+uncompressed per file; elements nest at most `MAX_DEPTH` levels deep.
 
 Linear whatever the expat version: expat before 2.6 re-parses an unfinished token from its start
 on every feed, so one huge comment fed in slices costs time quadratic in its size (a 45 MB comment
@@ -27,11 +27,19 @@ MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_LOC_LENGTH = 2048
 MAX_TOKEN_BYTES = 64 * 1024
 """Longest single XML token accepted; sitemap fields are at most a few KB (a URL is <= 2,048)."""
+MAX_DEPTH = 32
+"""Deepest element nesting accepted: a sitemap needs four levels (an image of an entry), and
+expat keeps every open element (ten million open elements held 1.2 GB)."""
 INFLATE_STEP = 64 * 1024  # bytes of XML produced, scanned and parsed per step
 GZIP_MAGIC = b"\x1f\x8b"
 CHANGEFREQS = frozenset({"always", "hourly", "daily", "weekly", "monthly", "yearly", "never"})
 _NS_SEP = "\x1f"  # expat joins namespace and local name with this; it cannot occur in XML names
-_FIELDS = {"url": {"loc", "lastmod", "changefreq", "priority"}, "sitemap": {"loc", "lastmod"}}
+_FIELDS = {
+    "url": frozenset({"loc", "lastmod", "changefreq", "priority"}),
+    "sitemap": frozenset({"loc", "lastmod"}),
+}
+_SCHEMES = ("http://", "https://")
+_LOCAL_NAMES_CACHED = 64  # a hostile document may use millions of names: cache the first few
 _ENTRY_OF_ROOT = {"urlset": "url", "sitemapindex": "sitemap"}
 _FIELD_TEXT_LIMIT = 4 * MAX_LOC_LENGTH
 
@@ -62,6 +70,10 @@ class TooManyURLsError(SitemapError):
 
 class TokenTooLargeError(SitemapError):
     """One token (text, tag, comment, CDATA, processing instruction) exceeds `MAX_TOKEN_BYTES`."""
+
+
+class NestingTooDeepError(SitemapError):
+    """Elements are nested more than `MAX_DEPTH` levels deep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,7 @@ def _make_parser(handler: _Handler) -> expat.XMLParserType:
     parser = expat.ParserCreate(namespace_separator=_NS_SEP)
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.buffer_text = True
+    parser.ordered_attributes = True  # a list, cheaper to build than a dict (and unused)
     parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.EntityDeclHandler = _refuse_entity
     parser.ExternalEntityRefHandler = _refuse_external
@@ -348,12 +361,19 @@ class TokenScanner:
 
 
 class _Handler:
-    """Expat callbacks that collect finished entries into a small pending list."""
+    """Expat callbacks that collect finished entries into a small pending list.
+
+    Python runs once per start tag, end tag and text node, the bulk of the parse, so the
+    callbacks do as little as they can: the depth decides first, end tags need no name (the
+    element closing at a depth is the one that opened there), and local names come from a small
+    cache (a document uses a handful of names).
+    """
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self.root = ""
+        self.is_index = False
         self.entry = ""  # `url` in a urlset, `sitemap` in a sitemapindex
+        self.wanted: frozenset[str] = frozenset()
         self.entries = 0
         self.depth = 0
         self.in_entry = False
@@ -362,33 +382,45 @@ class _Handler:
         self.text_parts: list[str] = []
         self.text_length = 0
         self.pending: list[SitemapItem] = []
+        self._locals: dict[str, str] = {}
 
     def drain(self) -> list[SitemapItem]:
         """Hand over the entries finished so far."""
         items, self.pending = self.pending, []
         return items
 
-    def start(self, name: str, _attributes: dict[str, str]) -> None:
+    def start(self, name: str, _attributes: object) -> None:
         """Track the element path: root, entry (`url`/`sitemap`), field."""
-        local = name.rpartition(_NS_SEP)[2]
-        self.depth += 1
-        if self.depth == 1:
-            self._start_root(local)
-        elif self.depth == 2 and local == self.entry:
-            self._start_entry()
-        elif self.depth == 3 and self.in_entry and local in _FIELDS[self.entry]:
-            self.field = local
-            self.text_parts, self.text_length = [], 0
+        depth = self.depth = self.depth + 1
+        if depth == 3:
+            if self.in_entry:
+                local = self._locals.get(name) or self._local(name)
+                if local in self.wanted:
+                    self.field = local
+                    self.text_parts, self.text_length = [], 0
+        elif depth == 2:
+            if (self._locals.get(name) or self._local(name)) == self.entry:
+                self._start_entry()
+        elif depth == 1:
+            self._start_root(self._local(name))
+        elif depth > MAX_DEPTH:
+            raise NestingTooDeepError(
+                f"nesting too deep: elements nested more than {MAX_DEPTH} levels deep "
+                "(a sitemap needs four)"
+            )
 
-    def end(self, name: str) -> None:
+    def end(self, _name: str) -> None:
         """Close a field or an entry."""
-        local = name.rpartition(_NS_SEP)[2]
-        if self.depth == 3 and self.field == local:
-            self.fields.setdefault(local, "".join(self.text_parts))
-            self.field = None
-        elif self.depth == 2 and self.in_entry and local == self.entry:
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == 3:
+            field = self.field
+            if field is not None:
+                if field not in self.fields:
+                    self.fields[field] = "".join(self.text_parts)
+                self.field = None
+        elif depth == 2 and self.in_entry:
             self._finish_entry()
-        self.depth -= 1
 
     def text(self, data: str) -> None:
         """Collect a field's text, bounded in length."""
@@ -396,12 +428,21 @@ class _Handler:
             self.text_parts.append(data)
             self.text_length += len(data)
 
+    def _local(self, name: str) -> str:
+        """The local name of an expat name (`namespace` + `_NS_SEP` + `local`), cached."""
+        local = name.rpartition(_NS_SEP)[2]
+        if len(self._locals) < _LOCAL_NAMES_CACHED:
+            self._locals[name] = local
+        return local
+
     def _start_root(self, local: str) -> None:
         if local not in _ENTRY_OF_ROOT:
             raise MalformedSitemapError(
                 f"not a sitemap: the root element is <{local}>, not <urlset> or <sitemapindex>"
             )
-        self.root, self.entry = local, _ENTRY_OF_ROOT[local]
+        self.entry = _ENTRY_OF_ROOT[local]
+        self.is_index = local == "sitemapindex"
+        self.wanted = _FIELDS[self.entry]
 
     def _start_entry(self) -> None:
         self.entries += 1
@@ -412,25 +453,22 @@ class _Handler:
         self.in_entry, self.fields = True, {}
 
     def _finish_entry(self) -> None:
-        item = _build_item(self.root, self.fields)
+        item = _build_item(self.is_index, self.fields)
         if item is not None:
             self.pending.append(item)
         self.in_entry, self.fields = False, {}
 
 
-def _build_item(root: str, fields: dict[str, str]) -> SitemapItem | None:
+def _build_item(is_index: bool, fields: dict[str, str]) -> SitemapItem | None:
     """The item for an entry's fields, or None when its `<loc>` is missing or unusable."""
     loc = fields.get("loc", "").strip()
-    if not loc or len(loc) > MAX_LOC_LENGTH or not loc.lower().startswith(("http://", "https://")):
+    if not loc or len(loc) > MAX_LOC_LENGTH or not loc[:8].lower().startswith(_SCHEMES):
         return None
     lastmod = parse_lastmod(fields.get("lastmod"))
-    if root == "sitemapindex":
-        return ChildSitemap(loc=loc, lastmod=lastmod)
+    if is_index:
+        return ChildSitemap(loc, lastmod)
     return SitemapURL(
-        loc=loc,
-        lastmod=lastmod,
-        changefreq=_changefreq(fields.get("changefreq")),
-        priority=_priority(fields.get("priority")),
+        loc, lastmod, _changefreq(fields.get("changefreq")), _priority(fields.get("priority"))
     )
 
 

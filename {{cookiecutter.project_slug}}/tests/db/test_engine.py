@@ -1,0 +1,154 @@
+"""The engine's round trips: the statement timeout rides on `BEGIN`, the pre-ping is one query.
+
+Both are pooler-safe: `tests/pooler/test_statement_timeout.py` and the restart test of
+`tests/pooler/test_pgbouncer.py` run them behind a real pgbouncer in transaction mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from {{ cookiecutter.project_slug }}.db import database_lifespan, task_session
+from {{ cookiecutter.project_slug }}.db.engine import (
+    TransactionSettingsConnection,
+    build_engine,
+)
+from {{ cookiecutter.project_slug }}.db.session import bind_sessions
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+SHOW = text("SHOW statement_timeout")
+PID = text("SELECT pg_backend_pid()")
+
+
+@contextmanager
+def sent_statements(engine: AsyncEngine) -> Iterator[tuple[list[str], list[str]]]:
+    """Record what the engine's new connections send: (simple queries, SQLAlchemy statements).
+
+    asyncpg's query logger sees the simple queries (`BEGIN`, `COMMIT`, the pre-ping); SQLAlchemy's
+    `before_cursor_execute` sees every statement it sends through a cursor.
+    """
+    simple: list[str] = []
+    cursor: list[str] = []
+
+    def on_connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(
+            lambda record: simple.append(record.query)
+        )
+
+    def on_cursor(*args: Any) -> None:
+        cursor.append(args[2])
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "before_cursor_execute", on_cursor)
+    try:
+        yield simple, cursor
+    finally:
+        event.remove(engine.sync_engine, "connect", on_connect)
+        event.remove(engine.sync_engine, "before_cursor_execute", on_cursor)
+
+
+@pytest.fixture
+async def small_pool(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine of one pooled connection, so that each checkout gets the same one back."""
+    engine = build_engine(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0}))
+    yield engine
+    await engine.dispose()
+
+
+async def test_the_timeout_travels_with_begin_in_one_round_trip(settings: Settings) -> None:
+    impatient = settings.model_copy(update={"db_statement_timeout": 0.25})
+    async with database_lifespan(impatient) as engine:
+        with sent_statements(engine) as (simple, cursor):
+            async with task_session() as session:
+                assert await session.scalar(SHOW) == "250ms"
+                await session.commit()
+                assert await session.scalar(SHOW) == "250ms"  # the next transaction has it too
+    assert simple.count("BEGIN; SET LOCAL statement_timeout = 250") == 2, simple
+    assert not [query for query in simple if query.startswith("BEGIN") and "SET" not in query]
+    assert not [statement for statement in cursor if "statement_timeout =" in statement], cursor
+
+
+async def test_a_connection_already_in_a_transaction_gets_the_setting_on_its_own(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # BEGIN sent: a test's outer transaction
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, TransactionSettingsConnection)
+        assert driver.begin_with("SET LOCAL statement_timeout = 1234") is False
+        with bind_sessions(
+            connection, statement_timeout=0.5, join_transaction_mode="create_savepoint"
+        ) as factory:
+            async with factory() as session:
+                assert await session.scalar(SHOW) == "500ms"
+        await connection.rollback()
+
+
+async def test_a_queued_setting_never_reaches_a_later_transaction(small_pool: AsyncEngine) -> None:
+    async with small_pool.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, TransactionSettingsConnection)
+        assert driver.begin_with("SET LOCAL statement_timeout = 1234") is True
+        assert await driver.execute("SELECT 1") == "SELECT 1"  # not a BEGIN: the setting is off
+        assert await connection.scalar(SHOW) == "0"  # SQLAlchemy's BEGIN carries nothing
+        await connection.rollback()
+
+
+async def test_a_setting_that_fails_leaves_no_connection_behind(
+    settings: Settings, small_pool: AsyncEngine
+) -> None:
+    # 2**31 ms is beyond statement_timeout's range: BEGIN passes, the SET LOCAL fails.
+    with bind_sessions(small_pool, statement_timeout=2**31 / 1000) as factory:
+        async with factory() as session:
+            with pytest.raises(DBAPIError, match="statement_timeout"):
+                await session.scalar(text("SELECT 1"))
+    # The connection inside its half-begun transaction was closed, not handed out again.
+    async with small_pool.connect() as connection:
+        assert await connection.scalar(SHOW) == "0"
+        assert await connection.scalar(text("SELECT 1")) == 1
+
+
+async def test_the_pre_ping_is_one_simple_query_per_checkout(small_pool: AsyncEngine) -> None:
+    with sent_statements(small_pool) as (simple, cursor):
+        for _ in range(3):
+            async with small_pool.connect() as connection:
+                await connection.scalar(text("SELECT 2"))
+    assert simple.count("SELECT 1") == 3, simple
+    assert [query for query in simple if query != "SELECT 1"] == ["BEGIN;", "ROLLBACK;"] * 3
+    assert cursor == ["SELECT 2"] * 3  # no statement of a ping of SQLAlchemy's own
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_the_pre_ping_replaces_a_connection_whose_backend_was_terminated(
+    settings: Settings, engine: AsyncEngine, pre_ping: bool
+) -> None:
+    """With the ping, the terminated connection is replaced unseen; without it, the query fails."""
+    lone = build_engine(
+        settings.model_copy(
+            update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_pre_ping": pre_ping}
+        )
+    )
+    try:
+        async with lone.connect() as connection:
+            first = await connection.scalar(PID)
+        async with engine.connect() as observer:
+            assert await observer.scalar(text(f"SELECT pg_terminate_backend({int(first)})"))
+            await observer.rollback()
+        async with lone.connect() as connection:
+            if pre_ping:
+                assert await connection.scalar(PID) != first
+            else:
+                with pytest.raises(DBAPIError) as caught:
+                    await connection.scalar(PID)
+                assert caught.value.connection_invalidated
+    finally:
+        await lone.dispose()
