@@ -196,9 +196,16 @@ def test_make_test_on_the_embedded_database(project: Path) -> None:
 
 
 def test_make_test_on_the_machine_database(project: Path, machine_database_url: str) -> None:
-    env = {"TEST_DATABASE_URL": machine_database_url, **NOT_POOLER}
+    """`make test` with TEST_DATABASE_URL set. The whole suite already runs on this database in
+    test_bake.py ([defaults], same code): here the database tests and the reference feature
+    prove the command and the variable reach it."""
+    env = {
+        "TEST_DATABASE_URL": machine_database_url,
+        "PYTEST_ARGS": '-m "not pooler" tests/db tests/profiles tests/test_main.py',
+    }
     result = run(["make", "test"], cwd=project, env=env)
     assert " passed" in result.stdout
+    assert " failed" not in result.stdout
 
 
 def test_make_lint(project: Path) -> None:

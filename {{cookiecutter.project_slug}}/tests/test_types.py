@@ -56,6 +56,28 @@ def test_stripped_text_is_stored_without_surrounding_space_and_never_blank() -> 
     assert error(adapter, "abcdef")["type"] == "string_too_long"  # counted as received
 
 
+def test_blank_in_the_json_schema_is_blank_to_the_validator() -> None:
+    """The schema's pattern and the validator agree on every whitespace-like character (U+0085,
+    U+001C..U+001F and U+3000 are Python whitespace but not ECMA-262's `\\s`; U+FEFF is neither)."""
+    # Read the pattern as a client does (ECMA-262, whose `\\s` differs from Python's).
+    ecma_space = r"[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    schema_pattern = TypeAdapter(Name).json_schema()["pattern"]
+    pattern = re.compile(schema_pattern.replace("\\s", ecma_space[1:-1]))
+    adapter = TypeAdapter(Name)
+    for code in [*range(0x3001), 0xFEFF]:
+        value = chr(code) * 2
+        if "\x00" in value or 0xD800 <= code <= 0xDFFF:
+            continue
+        documented = bool(pattern.search(value))
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            accepted = False
+        else:
+            accepted = True
+        assert documented == accepted, hex(code)
+
+
 def test_the_json_schema_states_the_rules() -> None:
     schema = TypeAdapter(Name).json_schema()
     assert schema["maxLength"] == 5

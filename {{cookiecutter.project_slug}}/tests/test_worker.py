@@ -288,8 +288,9 @@ async def stored_rows(engine: AsyncEngine) -> tuple[int | None, int | None]:
 
 SLOW_JOB_PATH = "/api/v1/pages/batches"
 SLOW_JOB_ROWS = 16
-MID_JOB = 10
-"""Progress after which the slow job is mid-work (one write of ten pages committed)."""
+MID_JOB = 8
+"""Progress after which the slow job is mid-work (half its pages committed: the batch writes at
+least once a second, `pages.tasks.WRITE_SECONDS`)."""
 WORKER_SETTINGS = {"JOB_LEASE_SECONDS": "2", "PAGES_CONCURRENCY": "1"}
 
 

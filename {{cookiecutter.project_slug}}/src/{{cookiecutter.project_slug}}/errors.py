@@ -84,11 +84,19 @@ class ServiceUnavailableError(DomainError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """The response of a `DomainError`: `{"detail": ...}`, its status and its headers.
+
+    The exception handler and the edge's middlewares (which answer before any route) share it.
+    """
     return JSONResponse(
         {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers or None
     )
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return domain_error_response(exc)
 
 
 async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:

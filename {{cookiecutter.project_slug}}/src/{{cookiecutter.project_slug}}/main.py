@@ -10,16 +10,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.trustedhost import TrustedHostMiddleware
 
 from {{ cookiecutter.project_slug }}.db import database_lifespan
 from {{ cookiecutter.project_slug }}.db.guard import SessionGuardMiddleware
+from {{ cookiecutter.project_slug }}.db.session import assert_function_scoped
 from {{ cookiecutter.project_slug }}.edge.keys import (
     API_KEY_HEADER,
+    ApiKeyMiddleware,
     KeyRing,
-    require_api_key,
 )
 from {{ cookiecutter.project_slug }}.edge.openapi import document_edge
 from {{ cookiecutter.project_slug }}.edge.ratelimit import build_job_limiter
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert_function_scoped(app)  # again: routes may have been added since create_app
         if keys.required and not keys.digests:
             logger.error(
                 "ENVIRONMENT=%s requires API keys and API_KEYS is empty: every request that "
@@ -86,13 +88,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(SessionGuardMiddleware)  # first added, innermost: sees each response sent
+    # Inside CORS and trusted hosts (a refusal carries CORS headers; a wrong host is a 400 first),
+    # outside routing: a mutating request under /api/ without a key is refused before its body
+    # is read, on every path, including routes added later and unknown ones.
+    app.add_middleware(ApiKeyMiddleware, keys=keys, router=app.router)
     app.state.key_ring = keys
     app.state.job_limiter = job_limiter
     app.include_router(health_router)
-    # Every router under /api/v1, including ones added to this list later, needs a key for any
-    # method but GET, HEAD and OPTIONS; job submissions need one whatever the method (jobs.queue).
-    # Each is included into the app itself: FastAPI matches a router nested in another router
-    # level by level on every request, which costs about 6 % of a `GET` by id.
+    # Every path under /api/ needs a key for any method but GET, HEAD and OPTIONS
+    # (`ApiKeyMiddleware`); job submissions need one whatever the method (jobs.queue).
+    # Each router is included into the app itself: FastAPI matches a router nested in another
+    # router level by level on every request, which costs about 6 % of a `GET` by id.
     api_routers = [
         profiles_router,
         jobs_router,
@@ -107,10 +113,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {%- endif %}
     ]
     for api_router in api_routers:
-        app.include_router(api_router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
+        app.include_router(api_router, prefix="/api/v1")
     if settings.metrics_mode != "off":
         app.add_route("/metrics", metrics.metrics_endpoint, ["GET"], include_in_schema=False)
     install_error_handlers(app)
+    assert_function_scoped(app)  # every router is included: refuse a request-scoped session
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -46,7 +46,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # text, and an ECMA-262 pattern cannot exclude them without also excluding emoji, so the
 # pattern names U+0000 only; the validator refuses both.
 _STORABLE_PATTERN = r"^[^\x00]*$"
-_NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Blank means what `str.strip()` removes (`str.isspace()`), which is not ECMA-262's `\s`: U+0085
+# and U+001C..U+001F are Python whitespace, U+FEFF is not. The class lists them as `\uXXXX`.
+_WHITESPACE = "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(code).isspace())
+_NOT_BLANK_PATTERN = rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
 _HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00]+$"
 
 

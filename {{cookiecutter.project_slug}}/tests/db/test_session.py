@@ -20,9 +20,11 @@ from {{ cookiecutter.project_slug }}.db import (
     task_session,
 )
 from {{ cookiecutter.project_slug }}.db.guard import collecting
+from {{ cookiecutter.project_slug }}.db.session import SessionScopeError, assert_function_scoped
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.profiles import service
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
+from {{ cookiecutter.project_slug }}.profiles.router import router as profiles_router
 from {{ cookiecutter.project_slug }}.profiles.schemas import ProfileCreate
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -173,25 +175,80 @@ async def test_control_request_scope_hides_the_row_from_background_work(
     assert [violation.kind for violation in violations] == ["checkout_after_response"]
 
 
-def test_bare_depends_is_refused_when_the_route_is_declared() -> None:
+def bare_depends_router() -> APIRouter:
+    """A router whose route takes the session with FastAPI's default (request) scope."""
     router = APIRouter()
-    with pytest.raises(DependencyScopeError, match="get_session_dependency"):
 
-        @router.get("/bad")
-        async def bad(session: AsyncSession = Depends(get_session_dependency)) -> None:  # noqa: B008, SL001 refused
-            """Takes the session with FastAPI's default request scope."""
+    @router.post("/bad")
+    async def bad(session: AsyncSession = Depends(get_session_dependency)) -> None:  # noqa: B008, SL001 refused
+        """Takes the session with FastAPI's default request scope."""
+
+    return router
+
+
+def test_bare_depends_is_refused_when_the_app_is_built(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`create_app` walks every route once: the refusal names the route, the parameter, the fix."""
+    monkeypatch.setattr(profiles_router, "routes", list(profiles_router.routes))
+    profiles_router.include_router(bare_depends_router())
+    with pytest.raises(SessionScopeError) as refused:
+        create_app(settings)
+    message = str(refused.value)
+    assert "POST /api/v1/profiles/bad: parameter 'session' of bad" in message
+    assert "SessionDep" in message
+    assert 'Depends(get_session_dependency, scope="function")' in message
+    assert isinstance(refused.value, DependencyScopeError)  # what FastAPI itself raised before
+
+
+async def test_a_route_added_after_create_app_is_refused_at_start_up(settings: Settings) -> None:
+    app = create_app(settings)
+    app.include_router(bare_depends_router())
+    with pytest.raises(SessionScopeError, match="POST /bad: parameter 'session'"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def repository(session: AsyncSession = Depends(get_session_dependency)) -> AsyncSession:  # noqa: B008, SL001 refused
+    """A dependency of a route that takes the session with the request scope."""
+    return session
+
+
+def test_nested_and_router_level_uses_are_refused() -> None:
+    app = FastAPI()
+
+    @app.get("/nested")
+    async def nested(repo: Annotated[AsyncSession, Depends(repository)]) -> None:  # noqa: SL001 refused
+        """Takes the session through a dependency of its own."""
+
+    router = APIRouter(dependencies=[Depends(get_session_dependency)])  # noqa: SL001 refused
+
+    @router.delete("/items")
+    async def delete_items() -> None:
+        """Takes the session through its router's dependencies."""
+
+    app.include_router(router, prefix="/api")
+    with pytest.raises(SessionScopeError) as refused:
+        assert_function_scoped(app)
+    assert "GET /nested: parameter 'session' of repository" in str(refused.value)
+    assert "DELETE /api/items: a dependencies entry of delete_items" in str(refused.value)
 
 
 def test_explicit_function_scope_is_accepted() -> None:
-    router = APIRouter()
+    app = FastAPI()
 
-    @router.get("/good")
+    @app.get("/good")
     async def good(
         session: AsyncSession = Depends(get_session_dependency, scope="function"),  # noqa: B008
     ) -> None:
         """The seed's spelling, with the scope that makes it correct."""
 
-    assert [getattr(route, "path", None) for route in router.routes] == ["/good"]
+    @app.get("/alias")
+    async def alias(session: SessionDep) -> None:
+        """The alias."""
+
+    assert_function_scoped(app)  # no error
+    assert {getattr(route, "path", None) for route in app.routes} >= {"/good", "/alias"}
 
 
 async def test_handler_error_rolls_back(

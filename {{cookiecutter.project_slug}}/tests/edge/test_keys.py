@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,10 +10,12 @@ from contextlib import asynccontextmanager
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from prometheus_client import REGISTRY
 from pydantic import SecretStr, ValidationError
+from starlette.datastructures import Headers
 
-from {{ cookiecutter.project_slug }}.edge.keys import SAFE_METHODS
+from {{ cookiecutter.project_slug }}.edge.keys import SAFE_METHODS, KeyRing
 from {{ cookiecutter.project_slug }}.jobs.queue import EnqueueDep
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -109,18 +112,119 @@ async def test_every_mutating_api_route_needs_a_key(app: FastAPI, anonymous: Asy
     assert "POST /api/v1/jobs/{job_id}/cancel" in checked
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/v1/no-such-route", "/api/v2/anything", "/api/"])
+async def test_any_mutating_method_on_an_unknown_api_path_needs_a_key(
+    anonymous: AsyncClient, method: str, path: str
+) -> None:
+    """The key is checked before routing: a path no route declares is covered too."""
+    refused = await anonymous.request(method, path, json={})
+    assert refused.status_code == 401, refused.text
+    assert refused.json() == {"detail": "an API key is required"}
+    assert (await anonymous.get(path)).status_code == 404  # reading needs no key
+
+
+async def test_a_root_path_is_read_as_routing_reads_it(settings: Settings) -> None:
+    """Behind a proxy that mounts the service under a prefix (`--root-path`), the rule holds."""
+    transport = ASGITransport(app=create_app(settings), root_path="/svc")
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        refused = await client.post("/svc/api/v1/profiles", json=profile("Jo"))
+    assert refused.status_code == 401, refused.text
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_an_undeclared_method_stays_405_without_a_key(
+    anonymous: AsyncClient, method: str
+) -> None:
+    """The OpenAPI contract (`tests/test_api_schema.py`): 405 with `Allow`, key or not."""
+    for headers in ({}, {"X-API-Key": TEST_API_KEY}):
+        response = await anonymous.request(method, PROFILES, json={}, headers=headers)
+        assert response.status_code == 405, response.text
+        assert response.headers["Allow"] == "GET, POST"
+
+
+async def test_the_body_is_not_read_without_a_key(anonymous: AsyncClient) -> None:
+    """An unauthorised client cannot make the service read, let alone parse, what it sends."""
+    chunks_read: list[int] = []
+
+    async def body(count: int) -> AsyncIterator[bytes]:
+        for number in range(count):
+            chunks_read.append(number)
+            yield b'{"name": "Ada", ' if number == 0 else b" " * 65536
+
+    refused = await anonymous.post(PROFILES, content=body(64))
+    assert refused.status_code == 401
+    assert chunks_read == []
+    control = await anonymous.post(PROFILES, content=body(2), headers={"X-API-Key": TEST_API_KEY})
+    assert control.status_code == 422  # read and parsed: the JSON is cut short
+    assert chunks_read == [0, 1]
+
+
+def app_with_submission(settings: Settings, method: str, path: str) -> FastAPI:
+    """The app with one more route, outside `/api/`, that starts jobs (`EnqueueDep`)."""
+    router = APIRouter()
+
+    async def submit(enqueue: EnqueueDep) -> dict[str, str]:
+        return {"status": "would submit"}
+
+    router.add_api_route(path, submit, methods=[method])
+    app = create_app(settings)
+    app.include_router(router)
+    return app
+
+
+async def test_a_refusal_has_the_error_handlers_format_an_id_and_a_metric(
+    settings: Settings, sessions: object
+) -> None:
+    """The middleware's 401 is the one the `DomainError` handler renders for a job submission
+    (status, body, headers), and is observed like any response: request ID, route, metric."""
+    app = app_with_submission(settings, "POST", "/submit")
+    name = "http_server_request_duration_seconds_count"
+    labels = {
+        "http_request_method": "POST",
+        "http_route": PROFILES,
+        "http_response_status_code": "401",
+    }
+    before = REGISTRY.get_sample_value(name, labels) or 0.0
+    async with keyless_client(app, settings) as client:
+        by_handler = await client.post("/submit")
+        by_middleware = await client.post(PROFILES, headers={"X-Request-ID": "refused-0001"})
+    assert by_handler.status_code == by_middleware.status_code == 401
+    assert by_handler.content == by_middleware.content
+    exclude = {"x-request-id"}
+    assert [h for h in by_handler.headers.multi_items() if h[0] not in exclude] == [
+        h for h in by_middleware.headers.multi_items() if h[0] not in exclude
+    ]
+    assert by_middleware.headers["X-Request-ID"] == "refused-0001"
+    assert REGISTRY.get_sample_value(name, labels) == before + 1
+
+
+def test_every_key_is_compared_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Constant time: the first key matching does not end the comparisons early."""
+    keys = ("first-key-of-three-00001", "second-key-of-three-0002", "third-key-of-three-00003")
+    ring = KeyRing.from_settings(
+        Settings(_env_file=None, api_keys=[SecretStr(key) for key in keys])
+    )
+    compared: list[bytes] = []
+    compare = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        compared.append(b)
+        return compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    for key in (*keys, "not-one-of-the-keys-0001"):
+        compared.clear()
+        found = ring.identify(Headers({"X-API-Key": key}))
+        assert compared == list(ring.digests), key
+        assert (found is not None) == (key in keys)
+
+
 async def test_a_job_submission_needs_a_key_whatever_its_method(
     settings: Settings, sessions: object
 ) -> None:
     """`EnqueueDep` brings the key check: even a GET route that starts jobs is covered."""
-    router = APIRouter()
-
-    @router.get("/odd/submit")
-    async def odd(enqueue: EnqueueDep) -> dict[str, str]:
-        return {"status": "would submit"}
-
-    app = create_app(settings)
-    app.include_router(router)
+    app = app_with_submission(settings, "GET", "/odd/submit")
     async with keyless_client(app, settings) as client:
         refused = await client.get("/odd/submit")
         allowed = await client.get("/odd/submit", headers={"X-API-Key": TEST_API_KEY})

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
 from {{ cookiecutter.project_slug }}.jobs import service as jobs
 from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
 from {{ cookiecutter.project_slug }}.jobs.runner import JobResources, run_job
-from {{ cookiecutter.project_slug }}.pages import service
+from {{ cookiecutter.project_slug }}.pages import service, tasks
 from {{ cookiecutter.project_slug }}.pages.models import Page
 from {{ cookiecutter.project_slug }}.pages.tasks import KIND, scrape_batch
 
@@ -190,3 +191,33 @@ async def test_a_slow_rest_after_the_head_costs_the_connection_not_the_page(
     assert time.monotonic() - started < 4.0
     page = (await pages_of(sessions, job_id))[site.url("/slow")]
     assert (page.title, page.error) == ("Slow tail", None)
+
+
+async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
+    sessions: SessionFactory,
+    resources: JobResources,
+    site: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten slow pages, fewer than `WRITE_EVERY`: progress is committed on time, not only at the
+    end, so clients see it and a killed process loses at most `WRITE_SECONDS` of fetching."""
+    monkeypatch.setattr(tasks, "WRITE_SECONDS", 0.3)
+    writes: list[int] = []
+    write = tasks._write
+
+    async def recorded(context: Any, pages: Any, *, done: int, total: int) -> None:
+        writes.append(done)
+        await write(context, pages, done=done, total=total)
+
+    monkeypatch.setattr(tasks, "_write", recorded)
+    for number in range(10):
+        site.reply(f"/slow/{number}", Reply(body=b"<title>Slow</title>", delay=0.3, headers=HTML))
+    job_id = await new_job([site.url(f"/slow/{number}") for number in range(10)])
+
+    await run_job(job_id, HANDLERS, resources)
+
+    job = await finished(sessions, job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert writes[-1] == 10
+    assert len(writes) >= 2, writes  # committed mid-batch, not only at the end
+    assert len(await pages_of(sessions, job_id)) == 10

@@ -2,7 +2,8 @@
 
 - Route handlers: `session: SessionDep`. The transaction commits before the response is sent
   (`scope="function"`), so a failed commit is a 5xx and background work sees committed rows;
-  FastAPI refuses a route that takes the session with the default request scope.
+  an app with a route that takes the session in FastAPI's default request scope is refused when
+  it is built and again at start-up (`assert_function_scoped`), at no cost per request.
 - Background work: `async with task_session() as session:`, an isolated session from the same
   factory that commits on success, rolls back on error and always returns its connection.
 - Services receive one of those sessions and never create, commit, roll back or close it.
@@ -19,7 +20,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import DependencyScopeError
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
@@ -120,23 +124,11 @@ async def _unit_of_work() -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
-async def _commit_before_response() -> None:
-    """Marker dependency: function-scoped, so its parent must be function-scoped too.
-
-    FastAPI refuses, when the route is declared, a request-scoped generator dependency that
-    depends on a function-scoped one. A bare `Depends(get_session_dependency)` (request scope:
-    commit after the response is sent) therefore fails at import time instead of answering 200
-    for a transaction that did not commit. It is `async` so that FastAPI does not send it to the
-    thread pool on every request.
-    """
-
-
-async def get_session_dependency(
-    _: Annotated[None, Depends(_commit_before_response, scope="function")] = None,
-) -> AsyncIterator[AsyncSession]:
+async def get_session_dependency() -> AsyncIterator[AsyncSession]:
     """Yield the request's session; commit if the handler succeeds, roll back if it raises.
 
-    Take it as `session: SessionDep`, or `Depends(get_session_dependency, scope="function")`.
+    Take it as `session: SessionDep`, or `Depends(get_session_dependency, scope="function")`:
+    `assert_function_scoped` refuses any other scope when the app is built.
     """
     async with _unit_of_work() as session:
         yield session
@@ -151,3 +143,52 @@ async def task_session() -> AsyncIterator[AsyncSession]:
     """Open an isolated session for background work (commit per batch with `session.commit()`)."""
     async with _unit_of_work() as session:
         yield session
+
+
+class SessionScopeError(DependencyScopeError):
+    """A route takes the request's session with a scope other than "function"."""
+
+
+def assert_function_scoped(app: FastAPI) -> None:
+    """Refuse `app` if any route takes `get_session_dependency` with a scope but "function".
+
+    With FastAPI's default ("request") scope the session's commit runs after the response is
+    sent: a failed commit would answer 200, and background work could miss the rows. Checking
+    every route's dependencies once, when the app is built (`main.create_app`) and again when it
+    starts (routes added in between), costs nothing per request. Nested dependencies and
+    router-level `dependencies=[...]` are walked too.
+
+    Raises:
+        SessionScopeError: naming each offending route, the parameter and the fix.
+    """
+    problems: list[str] = []
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if not isinstance(dependant, Dependant):
+            continue
+        methods = ",".join(sorted(getattr(route, "methods", None) or ())) or "WEBSOCKET"
+        for owner, child in _session_dependants(dependant):
+            if child.scope != "function":
+                where = f"parameter {child.name!r}" if child.name else "a dependencies entry"
+                problems.append(
+                    f"{methods} {route.path_format}: {where} of {owner} takes "
+                    f"get_session_dependency with scope {child.scope or 'request'!r}"
+                )
+    if problems:
+        raise SessionScopeError(
+            "the request's session must be function-scoped (its commit would otherwise run "
+            "after the response is sent, so a failed commit would answer 200): "
+            + "; ".join(problems)
+            + ". Take it as `session: SessionDep` or `Depends(get_session_dependency, "
+            'scope="function")`.'
+        )
+
+
+def _session_dependants(dependant: Dependant) -> Iterator[tuple[str, Dependant]]:
+    """(the name of the callable that declares it, the dependant) for each use of the session."""
+    owner = getattr(dependant.call, "__name__", "the route")
+    for child in dependant.dependencies:
+        if child.call is get_session_dependency:
+            yield owner, child
+        else:
+            yield from _session_dependants(child)

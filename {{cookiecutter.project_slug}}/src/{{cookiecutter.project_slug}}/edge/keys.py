@@ -1,5 +1,9 @@
 """API keys: required by every mutating request under `/api/` and by every job submission.
 
+`ApiKeyMiddleware` enforces the first rule for every path under `/api/` (routes added later and
+unknown paths included) before a route is matched or the body is read; job submissions check
+the key in their dependency (`get_caller`, through `jobs.queue.EnqueueDep`).
+
 A key travels as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are compared as
 SHA-256 digests with `hmac.compare_digest`, against every configured key, so the time taken
 tells nothing about which key or how much of it matched. Several keys (`API_KEYS`) allow
@@ -12,16 +16,21 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends, Request, status
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers
+from starlette.routing import Match, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from {{ cookiecutter.project_slug }}.errors import DomainError
+from {{ cookiecutter.project_slug }}.errors import DomainError, domain_error_response
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Methods that change nothing; every other method needs a key."""
+API_PREFIX = "/api/"
+"""Every path under it needs a key for any method but `SAFE_METHODS`."""
 API_KEY_HEADER = "X-API-Key"
 ANONYMOUS = "anonymous"
 """The caller's name when keys are off (development without `API_KEYS`)."""
@@ -100,15 +109,59 @@ def presented_key(headers: Headers) -> str | None:
     return None
 
 
-def key_ring(request: Request) -> KeyRing:
-    """The app's key ring, installed by `main.create_app`."""
-    return cast(KeyRing, request.app.state.key_ring)
+def key_required(path: str, method: str) -> bool:
+    """Whether a request for `path` (the route's path, without the root path) needs a key."""
+    return method not in SAFE_METHODS and path.startswith(API_PREFIX)
 
 
-async def require_api_key(request: Request) -> None:
-    """Router dependency: mutating methods need a valid key (401 without one)."""
-    if request.method not in SAFE_METHODS:
-        key_ring(request).caller(request.headers)
+class ApiKeyMiddleware:
+    """Pure ASGI middleware: a mutating request under `/api/` needs a valid key.
+
+    It answers 401 (or 503 when keys are required and none is configured) with the body and
+    headers of the `DomainError` handler, before routing and before the body is read, so an
+    unauthorised client cannot make the service parse what it sends. The one exception is a
+    method the path's routes do not declare: that stays routing's 405. A read passes after one
+    comparison of its method.
+    """
+
+    def __init__(self, app: ASGIApp, *, keys: KeyRing, router: Router) -> None:
+        self.app = app
+        self.keys = keys
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a mutating `/api/` request without a valid key; pass everything else on."""
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+                path = path[len(root) :]  # as Starlette's routing reads it
+            if path.startswith(API_PREFIX):
+                try:
+                    self.keys.caller(Headers(scope=scope))
+                except DomainError as refused:
+                    if self._match(scope) is not Match.PARTIAL:
+                        await domain_error_response(refused)(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)
+
+    def _match(self, scope: Scope) -> Match:
+        """How a refused request matches the app's routes (only refusals pay for the search).
+
+        `FULL`: the route goes into the scope, as routing would put it, so that the request's
+        metrics carry its template. `PARTIAL` (the path of a route, not one of its methods):
+        the request goes on to routing, which answers 405 with `Allow` as the OpenAPI contract
+        says, reading no body. `NONE`: an unknown path under `/api/`, refused like the others.
+        """
+        found = Match.NONE
+        for route in iter_route_contexts(self.router.routes):
+            match = route.matches(scope)[0]
+            if match is Match.FULL:
+                scope["route"] = route
+                return match
+            if match is Match.PARTIAL:
+                found = match
+        return found
 
 
 async def get_caller(request: Request) -> str:

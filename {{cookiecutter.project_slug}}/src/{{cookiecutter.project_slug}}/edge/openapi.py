@@ -18,9 +18,8 @@ from pydantic import BaseModel
 from {{ cookiecutter.project_slug }}.db import get_session_dependency
 from {{ cookiecutter.project_slug }}.edge.keys import (
     API_KEY_HEADER,
-    SAFE_METHODS,
     KeyRing,
-    require_api_key,
+    key_required,
 )
 from {{ cookiecutter.project_slug }}.edge.ratelimit import guard_job_submission
 
@@ -134,7 +133,7 @@ def _reasons(
         reasons.setdefault("400", []).append("The body could not be decoded (not UTF-8 JSON)")
         reasons["413"] = ["The body is larger than MAX_BODY_BYTES"]
     submits_jobs = guard_job_submission in calls
-    keyed = submits_jobs or (require_api_key in calls and method not in SAFE_METHODS)
+    keyed = submits_jobs or key_required(route.path_format or "", method)
     if keyed and keys.required:
         reasons["401"] = ["No API key, or not a valid one"]
         if not keys.digests:

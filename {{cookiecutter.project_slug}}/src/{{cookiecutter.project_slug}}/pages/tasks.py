@@ -41,6 +41,10 @@ dropped: a response closed with its body unread closes its connection, and a new
 page (TCP set-up, a server thread) cost the batch more than the bytes do."""
 DRAIN_SECONDS = 1.0  # at most this long: a slow rest only costs the connection, never the page
 WRITE_EVERY = 25  # pages per transaction while the batch runs (each costs a few round trips)
+WRITE_SECONDS = 1.0
+"""...or sooner, once this long has passed since the last write: on slow sites progress still
+shows, and a process killed mid-batch loses at most this much fetching (the retry skips what is
+stored)."""
 SHOWN_URL = 200  # characters of a skipped URL shown in the result
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 
@@ -79,13 +83,17 @@ async def scrape_batch(context: JobContext) -> dict[str, Any]:
         for url in storable
         if url not in already
     ]
+    loop = asyncio.get_running_loop()
+    written_at = loop.time()
     try:
         for finished in asyncio.as_completed(scrapes):
             pending.append(await finished)
             done += 1
-            if len(pending) >= WRITE_EVERY or done == len(urls):
+            due = len(pending) >= WRITE_EVERY or loop.time() - written_at >= WRITE_SECONDS
+            if due or done == len(urls):
                 await _write(context, pending, done=done, total=len(urls))
                 pending = []
+                written_at = loop.time()
         if not scrapes:  # nothing left to fetch (all stored by an earlier attempt, or skipped)
             await _write(context, [], done=done, total=len(urls))
     finally:
