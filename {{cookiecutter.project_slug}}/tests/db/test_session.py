@@ -20,7 +20,10 @@ from {{ cookiecutter.project_slug }}.db import (
     task_session,
 )
 from {{ cookiecutter.project_slug }}.db.guard import collecting
-from {{ cookiecutter.project_slug }}.db.session import SessionScopeError, assert_function_scoped
+from {{ cookiecutter.project_slug }}.db.session import (
+    SessionScopeError,
+    assert_function_scoped,
+)
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.profiles import service
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
