@@ -375,12 +375,9 @@ class Analyzer(ast.NodeVisitor):
             return None
         if self.index.session_type(self.module, annotation):
             return RECEIVED
-        text = p.string_value(annotation)
-        if text is not None:
-            try:
-                annotation = ast.parse(text, mode="eval").body
-            except (SyntaxError, ValueError):
-                return None
+        annotation = p.annotation_expr(annotation)
+        if annotation is None:
+            return None
         name = (
             self._terminal(annotation) if isinstance(annotation, ast.Name | ast.Attribute) else None
         )

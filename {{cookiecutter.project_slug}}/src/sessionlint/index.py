@@ -384,14 +384,8 @@ class Index:
 
     def session_type(self, module: Module, node: ast.expr | None, *, returns: bool = False) -> bool:
         """Return True when an annotation denotes a session (through aliases and wrappers)."""
-        if node is None:
+        if node is None or (node := p.annotation_expr(node)) is None:
             return False
-        text = p.string_value(node)
-        if text is not None:
-            try:
-                node = ast.parse(text, mode="eval").body
-            except (SyntaxError, ValueError):
-                return False
         if isinstance(node, ast.Name | ast.Attribute):
             qualname = self.resolve(module, node)
             return self.is_session_class(qualname) or self.kind(qualname) == SESSION_TYPE

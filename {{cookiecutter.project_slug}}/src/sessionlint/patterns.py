@@ -106,6 +106,17 @@ def string_value(node: ast.expr | None) -> str | None:
     return None
 
 
+def annotation_expr(node: ast.expr) -> ast.expr | None:
+    """Return the annotation, or the expression a string annotation holds (None if unparsable)."""
+    text = string_value(node)
+    if text is None:
+        return node
+    try:
+        return ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
+
+
 def keyword_value(call: ast.Call, name: str) -> ast.expr | None:
     """Return the value passed to a keyword argument of a call."""
     for keyword in call.keywords:
