@@ -189,18 +189,29 @@ def test_the_alias_is_imported_only_where_it_exists(project: Path) -> None:
     assert f"+async def plain(session: AsyncSession = {scoped}) -> None:\n" in result.stdout
 
 
-def test_an_aliased_import_and_an_unused_dependency_name(project: Path) -> None:
+def write_route(
+    project: Path, imports: str, *, dependency: str = "get_session_dependency", tail: str = ""
+) -> Path:
+    """Write `src/fixme/routes.py`: `imports`, then one route taking a bare `Depends(dependency)`
+    session, then `tail`; return its path."""
     routes = project / "src/fixme/routes.py"
     routes.write_text(
-        '"""One route."""\n\n'
+        '"""Routes."""\n\n'
         "from fastapi import APIRouter, Depends\n"
         "from sqlalchemy.ext.asyncio import AsyncSession\n\n"
-        "from fixme.db import get_session_dependency as get_db\n\n"
+        f"{imports}\n"
         "router = APIRouter()\n\n\n"
         '@router.post("/x")\n'
-        "async def create(session: AsyncSession = Depends(get_db)) -> None:\n"
-        "    await session.flush()\n",
+        f"async def create(session: AsyncSession = Depends({dependency})) -> None:\n"
+        "    await session.flush()\n" + tail,
         encoding="utf-8",
+    )
+    return routes
+
+
+def test_an_aliased_import_and_an_unused_dependency_name(project: Path) -> None:
+    routes = write_route(
+        project, "from fixme.db import get_session_dependency as get_db\n", dependency="get_db"
     )
     assert run_cli("check", "--fix", cwd=project).returncode == 0
     text = routes.read_text(encoding="utf-8")
@@ -264,19 +275,10 @@ def test_scope_keyword_available(
     ],
 )
 def test_multi_line_and_relative_imports(project: Path, imports: str, added: str) -> None:
-    routes = project / "src/fixme/routes.py"
-    routes.write_text(
-        '"""Two routes."""\n\n'
-        "from fastapi import APIRouter, Depends\n"
-        "from sqlalchemy.ext.asyncio import AsyncSession\n\n"
-        f"{imports}\n"
-        "router = APIRouter()\n\n\n"
-        '@router.post("/x")\n'
-        "async def create(session: AsyncSession = Depends(get_session_dependency)) -> None:\n"
-        "    await session.flush()\n\n\n"
-        "async def helper() -> object:\n"
-        "    return get_session_dependency, factory\n",
-        encoding="utf-8",
+    routes = write_route(
+        project,
+        imports,
+        tail="\n\nasync def helper() -> object:\n    return get_session_dependency, factory\n",
     )
     assert run_cli("check", "--fix", cwd=project).returncode == 0
     text = routes.read_text(encoding="utf-8")
