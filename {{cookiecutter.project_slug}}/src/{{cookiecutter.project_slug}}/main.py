@@ -17,6 +17,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from {{ cookiecutter.project_slug }}.db import database_lifespan
 from {{ cookiecutter.project_slug }}.db.guard import SessionGuardMiddleware
 from {{ cookiecutter.project_slug }}.db.session import assert_function_scoped
+from {{ cookiecutter.project_slug }}.edge.body import BodyLimitMiddleware
 from {{ cookiecutter.project_slug }}.edge.keys import (
     API_KEY_HEADER,
     ApiKeyMiddleware,
@@ -84,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.add_middleware(SessionGuardMiddleware)  # first added, innermost: sees each response sent
@@ -126,8 +126,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", API_KEY_HEADER, REQUEST_ID_HEADER],
             expose_headers=["Retry-After", REQUEST_ID_HEADER],
         )
-    if settings.trusted_hosts:  # outermost: a request for another host gets no further
+    if settings.trusted_hosts:  # a request for another host gets no further
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts))
+    # Outermost of ours, where FastAPI's `max_body_size` sits: only requests with a body pay.
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_bytes)
     document_edge(
         app,
         keys=keys,

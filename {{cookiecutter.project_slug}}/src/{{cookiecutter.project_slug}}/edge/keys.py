@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -129,20 +129,28 @@ class ApiKeyMiddleware:
         self.keys = keys
         self.router = router
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse a mutating `/api/` request without a valid key; pass everything else on."""
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Refuse a mutating `/api/` request without a valid key; pass everything else on.
+
+        A read goes straight to the next app: its coroutine is returned, not awaited here, so
+        this layer is no frame of the request's task.
+        """
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
-            path: str = scope["path"]
-            root: str = scope.get("root_path", "")
-            if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
-                path = path[len(root) :]  # as Starlette's routing reads it
-            if path.startswith(API_PREFIX):
-                try:
-                    self.keys.caller(Headers(scope=scope))
-                except DomainError as refused:
-                    if self._match(scope) is not Match.PARTIAL:
-                        await domain_error_response(refused)(scope, receive, send)
-                        return
+            return self._check(scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def _check(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+            path = path[len(root) :]  # as Starlette's routing reads it
+        if path.startswith(API_PREFIX):
+            try:
+                self.keys.caller(Headers(scope=scope))
+            except DomainError as refused:
+                if self._match(scope) is not Match.PARTIAL:
+                    await domain_error_response(refused)(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
     def _match(self, scope: Scope) -> Match:
