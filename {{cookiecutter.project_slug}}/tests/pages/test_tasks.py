@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -205,9 +206,11 @@ async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
     writes: list[int] = []
     write = tasks._write
 
-    async def recorded(context: Any, pages: Any, *, done: int, total: int) -> None:
+    async def recorded(
+        context: Any, pages: Any, *, done: int, total: int
+    ) -> tuple[int, int] | None:
         writes.append(done)
-        await write(context, pages, done=done, total=total)
+        return await write(context, pages, done=done, total=total)
 
     monkeypatch.setattr(tasks, "_write", recorded)
     for number in range(10):
@@ -221,3 +224,73 @@ async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
     assert writes[-1] == 10
     assert len(writes) >= 2, writes  # committed mid-batch, not only at the end
     assert len(await pages_of(sessions, job_id)) == 10
+
+
+@asynccontextmanager
+async def timed_site(host: str, delay: float) -> AsyncIterator[tuple[str, list[tuple[str, float]]]]:
+    """An HTTP/1.1 server on `host` that answers each page after `delay` seconds (robots.txt at
+    once, 404): yields its origin and the (path, arrival time) of every page request."""
+    arrivals: list[tuple[str, float]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                path = head.split(b" ", 2)[1].decode()
+                robots = path == "/robots.txt"
+                if not robots:
+                    arrivals.append((path, time.monotonic()))
+                    await asyncio.sleep(delay)
+                status, body = (b"404 Not Found", b"") if robots else (b"200 OK", PAGE)
+                writer.write(
+                    b"HTTP/1.1 %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
+                    % (status, len(body), body)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, host, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}", arrivals
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_pages_waiting_for_a_busy_host_leave_the_batch_slots_to_other_hosts(
+    sessions: SessionFactory, resources: JobResources
+) -> None:
+    """A batch sorted by host, two slots, one per host: the other host's page is fetched
+    alongside the busy host's first page. Before, the busy host's second page took the other
+    slot while it waited for its host, and the other host waited for both."""
+    settings = resources.settings.model_copy(update={"pages_concurrency": 2, "pages_per_host": 1})
+    limited = dataclasses.replace(resources, settings=settings)
+    async with (
+        timed_site("127.0.0.1", 0.4) as (busy, busy_arrivals),
+        timed_site("127.0.0.2", 0.0) as (other, other_arrivals),
+    ):
+        urls = [f"{busy}/p/{number}" for number in range(3)] + [f"{other}/p/0"]
+        job_id = await new_job(urls)
+        await run_job(job_id, HANDLERS, limited)
+
+    job = await finished(sessions, job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert [path for path, _ in busy_arrivals] == ["/p/0", "/p/1", "/p/2"]
+    assert len(other_arrivals) == 1
+    assert other_arrivals[0][1] < busy_arrivals[1][1]  # not after the busy host's second page
+
+
+async def test_robots_txt_is_fetched_once_for_batches_in_a_row(
+    sessions: SessionFactory, resources: JobResources
+) -> None:
+    """The jobs of a process share the robots.txt rules they fetched (for
+    `ROBOTS_CACHE_SECONDS`): a second batch on the same site does not fetch it again."""
+    async with counting_site() as (origin, connections):
+        for _ in range(2):
+            job_id = await new_job([f"{origin}/p/{number}" for number in range(3)])
+            await run_job(job_id, HANDLERS, resources)
+            assert (await finished(sessions, job_id)).status is JobStatus.SUCCEEDED
+    assert sum(connections) == 7  # six pages and robots.txt once

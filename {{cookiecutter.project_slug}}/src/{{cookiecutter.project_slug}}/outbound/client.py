@@ -264,7 +264,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     @staticmethod
     def _pinned(request: httpx.Request, url: httpx.URL, address: str) -> httpx.Request:
-        """A copy of `request` addressed to `address`, keeping the Host header and TLS name."""
+        """A copy of `request` addressed to `address`, keeping the Host header and TLS name;
+        `request` itself when its URL names that address already (an IP literal, checked)."""
+        if request.url.host == address:
+            return request
         extensions = dict(request.extensions)
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host
@@ -344,7 +347,7 @@ async def fetch(
 @asynccontextmanager
 async def fetch_stream(
     client: httpx.AsyncClient,
-    url: str,
+    url: str | httpx.URL,
     *,
     config: OutboundConfig,
     accept: str | None = None,
@@ -354,16 +357,19 @@ async def fetch_stream(
     The guard, the redirect limit, the size cap and the time budget are those of `fetch`; the
     budget counts only time spent waiting on the network, so a caller that stores each chunk
     before reading the next is not timed out by its own work. The response is closed on exit.
+    `url` may be parsed already (`httpx.URL`), which spares parsing it again; it is checked all
+    the same.
     """
-    budget = _Budget(config.total_timeout, url)
     current = check_url(url, config.allowlist)
+    requested = str(url)
+    budget = _Budget(config.total_timeout, requested)
     for _ in range(config.max_redirects + 1):
         response = await _send(client, current, accept, budget)
         try:
             location = _redirect_target(response)
             if location is None:
                 yield FetchStream(
-                    url=url,
+                    url=requested,
                     final_url=str(current),
                     status_code=response.status_code,
                     content_type=response.headers.get("content-type"),
@@ -376,7 +382,9 @@ async def fetch_stream(
             current = _next_hop(current, location, config.allowlist)
         finally:
             await response.aclose()
-    raise TooManyRedirectsError(f"too many redirects: more than {config.max_redirects} from {url}")
+    raise TooManyRedirectsError(
+        f"too many redirects: more than {config.max_redirects} from {requested}"
+    )
 
 
 def _redirect_target(response: httpx.Response) -> str | None:

@@ -8,6 +8,7 @@ checked address, so a second DNS answer (rebinding) cannot redirect the connecti
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -113,11 +114,27 @@ def _classify(ip: IPAddress) -> str | None:
 
 
 def _literal_ip(host: str) -> IPAddress | None:
-    """The address if `host` is an IP literal (brackets allowed), else None."""
+    """The address if `host` is an IP literal (brackets allowed), else None.
+
+    Cached for short hosts: each request asks it three times (the URL checks of the fetch and
+    of the transport, then resolution); addresses are immutable, and a host name gives None.
+    """
+    if len(host) <= _CACHED_HOST_LENGTH:
+        return _cached_literal_ip(host)
+    return _parse_literal_ip(host)
+
+
+_CACHED_HOST_LENGTH = 64  # any IP literal fits; a longer host is parsed each time, not kept
+
+
+def _parse_literal_ip(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+_cached_literal_ip = functools.lru_cache(maxsize=256)(_parse_literal_ip)
 
 
 def _check_ip(host: str, ip: IPAddress, allowlist: Allowlist) -> None:

@@ -1,4 +1,8 @@
-"""Page metadata (title, description, canonical URL) from HTML, with selectolax (lexbor)."""
+"""Page metadata (title, description, canonical URL) from HTML, with selectolax (lexbor).
+
+Elements are looked up by tag name (`tags`), not with CSS selectors: compiling a selector cost
+more than the rest of a usual head's extraction.
+"""
 
 from __future__ import annotations
 
@@ -99,7 +103,7 @@ def _known_codec(name: str) -> bool:
 
 def _title(tree: LexborHTMLParser) -> str | None:
     """The `<title>` text, else `og:title`."""
-    node = tree.css_first("title")
+    node = next(iter(tree.tags("title")), None)
     title = normalize_space(node.text(deep=True) if node else None, MAX_TITLE)
     return title or _meta_content(tree, "og:title", limit=MAX_TITLE)
 
@@ -107,10 +111,11 @@ def _title(tree: LexborHTMLParser) -> str | None:
 def _meta_content(tree: LexborHTMLParser, *names: str, limit: int = MAX_DESCRIPTION) -> str | None:
     """The content of the first `<meta name|property=...>` among `names`, in that order."""
     found: dict[str, str | None] = {}
-    for node in tree.css("meta"):
-        key = _attr(node, "name") or _attr(node, "property")
+    for node in tree.tags("meta"):
+        attributes = node.attributes  # built anew on each access: once per node
+        key = attributes.get("name") or attributes.get("property")
         if key and key.lower() in names:
-            found.setdefault(key.lower(), _attr(node, "content"))
+            found.setdefault(key.lower(), attributes.get("content"))
     for name in names:
         value = normalize_space(found.get(name), limit)
         if value:
@@ -121,17 +126,18 @@ def _meta_content(tree: LexborHTMLParser, *names: str, limit: int = MAX_DESCRIPT
 def _canonical(tree: LexborHTMLParser, base_url: str) -> str | None:
     """The `<link rel=canonical>` href, resolved against `<base href>` and `base_url`."""
     base = _document_base(tree, base_url)
-    for node in tree.css("link"):
-        rels = (_attr(node, "rel") or "").lower().split()
-        href = (_attr(node, "href") or "").strip()
-        if "canonical" in rels and href:
-            return _absolute_http(base, href)
+    for node in tree.tags("link"):
+        attributes = node.attributes
+        if "canonical" in (attributes.get("rel") or "").lower().split():
+            href = (attributes.get("href") or "").strip()
+            if href:
+                return _absolute_http(base, href)
     return None
 
 
 def _document_base(tree: LexborHTMLParser, base_url: str) -> str:
     """`base_url`, or the page's `<base href>` resolved against it."""
-    node = tree.css_first("base[href]")
+    node = next((node for node in tree.tags("base") if "href" in node.attributes), None)
     href = (_attr(node, "href") or "").strip() if node else ""
     return (_absolute_http(base_url, href) or base_url) if href else base_url
 
