@@ -33,6 +33,7 @@ def removed(answers: dict[str, object]) -> list[str]:
     paths: list[str] = []
     if not answers["include_sitemaps"]:
         paths += workload("sitemaps", "0003")
+        paths += [f"{MIGRATIONS}/20261130_0009_sitemap_urls_statement_fk.py"]
     if not answers["include_places"]:
         paths += workload("places", "0004")
     if not answers["include_pages"]:

@@ -97,6 +97,8 @@ def expected_paths(slug: str, answers: dict[str, Any]) -> dict[str, bool]:
         ):
             paths[path] = included
     paths[f"{src}/sitemaps/debug.py"] = bool(answers["include_sitemaps"])
+    statement_fk = f"{versions}/20261130_0009_sitemap_urls_statement_fk.py"
+    paths[statement_fk] = bool(answers["include_sitemaps"])
     paths[f"{src}/outbound/robots.py"] = bool(answers["include_pages"])
     paths["tests/outbound/test_robots.py"] = bool(answers["include_pages"])
     paths["tests/test_worker.py"] = answers["task_engine"] != "none"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
@@ -80,3 +82,42 @@ async def test_a_batch_is_stored_in_one_statement_that_counts_its_new_rows(
         stored = await session.scalar(select(func.count()).select_from(SitemapURL))
     assert file is not None
     assert (file.url_count, stored) == (5, 5)
+
+
+async def test_a_batch_keeps_each_urls_fields_together(sessions: SessionFactory) -> None:
+    """URLs and change frequencies travel as one string each: every row still gets its own
+    fields, a missing or empty change frequency is NULL, a URL holding the separator is skipped
+    and a change frequency holding it is refused."""
+    when = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    batch = [
+        ParsedURL("https://a.example/1", when, "daily", 0.3),
+        ParsedURL("https://a.example/2"),
+        ParsedURL("https://a.example/3", None, "weekly", None),
+        ParsedURL("https://a.example/4", None, "", 1.0),
+        ParsedURL("https://a.example/\x1f5", when, "daily", 0.1),
+    ]
+    async with task_session() as session:
+        job_id = (await jobs.create_job(session, kind=KIND, params={"url": "x"})).id
+        file_id = await service.upsert_file(session, url="https://a.example/s.xml", job_id=job_id)
+        assert await service.store_urls(session, sitemap_id=file_id, urls=batch) == 4
+        alone = [ParsedURL("https://a.example/6", when)]
+        assert await service.store_urls(session, sitemap_id=file_id, urls=alone) == 1
+        with pytest.raises(ValueError, match="U\\+001F"):
+            await service.store_urls(
+                session, sitemap_id=file_id, urls=[ParsedURL("https://a.example/7", None, "\x1f")]
+            )
+
+    async with sessions() as session:
+        rows = await session.execute(
+            select(SitemapURL.url, SitemapURL.lastmod, SitemapURL.changefreq, SitemapURL.priority)
+            .where(SitemapURL.sitemap_id == file_id)
+            .order_by(SitemapURL.id)
+        )
+        stored = [tuple(row) for row in rows]
+    assert stored == [
+        ("https://a.example/1", when, "daily", 0.3),
+        ("https://a.example/2", None, None, None),
+        ("https://a.example/3", None, "weekly", None),
+        ("https://a.example/4", None, None, 1.0),
+        ("https://a.example/6", when, None, None),
+    ]

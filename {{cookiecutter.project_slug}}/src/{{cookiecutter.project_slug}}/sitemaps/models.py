@@ -42,7 +42,9 @@ class SitemapURL(Base):
     __table_args__ = (UniqueConstraint("sitemap_id", "url"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    sitemap_id: Mapped[int] = mapped_column(ForeignKey("sitemap_files.id", ondelete="CASCADE"))
+    sitemap_id: Mapped[int] = mapped_column(BigInteger)
+    """References `sitemap_files.id` (ON DELETE CASCADE), kept by statement-level triggers, not
+    a foreign key: that checked every row on its own (migration 0009 says what differs)."""
     url: Mapped[str] = mapped_column(String(MAX_URL_LENGTH))
     lastmod: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     changefreq: Mapped[str | None] = mapped_column(String(16))

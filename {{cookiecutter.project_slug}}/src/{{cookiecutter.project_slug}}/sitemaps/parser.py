@@ -365,9 +365,25 @@ class _Handler:
 
     Python runs once per start tag, end tag and text node, the bulk of the parse, so the
     callbacks do as little as they can: the depth decides first, end tags need no name (the
-    element closing at a depth is the one that opened there), and local names come from a small
-    cache (a document uses a handful of names).
+    element closing at a depth is the one that opened there), a field's element name maps to
+    the field through a small cache (a document uses a handful of names), and its text is
+    kept as one string (one piece in the common case, no list to join).
     """
+
+    __slots__ = (
+        "_fields_of",
+        "depth",
+        "entries",
+        "entry",
+        "field",
+        "fields",
+        "in_entry",
+        "is_index",
+        "max_entries",
+        "pending",
+        "value",
+        "wanted",
+    )
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
@@ -379,10 +395,9 @@ class _Handler:
         self.in_entry = False
         self.fields: dict[str, str] = {}
         self.field: str | None = None
-        self.text_parts: list[str] = []
-        self.text_length = 0
+        self.value = ""  # the text of the field in progress
         self.pending: list[SitemapItem] = []
-        self._locals: dict[str, str] = {}
+        self._fields_of: dict[str, str | None] = {}  # expat name -> wanted field (None: not)
 
     def drain(self) -> list[SitemapItem]:
         """Hand over the entries finished so far."""
@@ -394,15 +409,17 @@ class _Handler:
         depth = self.depth = self.depth + 1
         if depth == 3:
             if self.in_entry:
-                local = self._locals.get(name) or self._local(name)
-                if local in self.wanted:
-                    self.field = local
-                    self.text_parts, self.text_length = [], 0
+                field = self._fields_of.get(name, _UNSEEN)
+                if field is _UNSEEN:
+                    field = self._field_of(name)
+                if field is not None and field is not _ENTRY:
+                    self.field = field
+                    self.value = ""
         elif depth == 2:
-            if (self._locals.get(name) or self._local(name)) == self.entry:
+            if self._fields_of.get(name, _UNSEEN) == _ENTRY or self._field_of(name) == _ENTRY:
                 self._start_entry()
         elif depth == 1:
-            self._start_root(self._local(name))
+            self._start_root(_local(name))
         elif depth > MAX_DEPTH:
             raise NestingTooDeepError(
                 f"nesting too deep: elements nested more than {MAX_DEPTH} levels deep "
@@ -417,23 +434,26 @@ class _Handler:
             field = self.field
             if field is not None:
                 if field not in self.fields:
-                    self.fields[field] = "".join(self.text_parts)
+                    self.fields[field] = self.value
                 self.field = None
         elif depth == 2 and self.in_entry:
             self._finish_entry()
 
     def text(self, data: str) -> None:
         """Collect a field's text, bounded in length."""
-        if self.field is not None and self.text_length < _FIELD_TEXT_LIMIT:
-            self.text_parts.append(data)
-            self.text_length += len(data)
+        if self.field is not None:
+            value = self.value
+            if len(value) < _FIELD_TEXT_LIMIT:
+                self.value = value + data  # `"" + data` is `data`: no copy for one piece
 
-    def _local(self, name: str) -> str:
-        """The local name of an expat name (`namespace` + `_NS_SEP` + `local`), cached."""
-        local = name.rpartition(_NS_SEP)[2]
-        if len(self._locals) < _LOCAL_NAMES_CACHED:
-            self._locals[name] = local
-        return local
+    def _field_of(self, name: str) -> str | None:
+        """What an expat name is: a wanted field, `_ENTRY` (the entry element) or None; cached
+        for the first few names."""
+        local = _local(name)
+        field = local if local in self.wanted else _ENTRY if local == self.entry else None
+        if len(self._fields_of) < _LOCAL_NAMES_CACHED:
+            self._fields_of[name] = field
+        return field
 
     def _start_root(self, local: str) -> None:
         if local not in _ENTRY_OF_ROOT:
@@ -459,16 +479,34 @@ class _Handler:
         self.in_entry, self.fields = False, {}
 
 
+_UNSEEN = ""  # not a field name: marks an expat name not looked up yet
+_ENTRY = "\x1f"  # not a field name: marks the entry element (`url`, `sitemap`)
+
+
+def _local(name: str) -> str:
+    """The local name of an expat name (`namespace` + `_NS_SEP` + `local`)."""
+    return name.rpartition(_NS_SEP)[2]
+
+
 def _build_item(is_index: bool, fields: dict[str, str]) -> SitemapItem | None:
     """The item for an entry's fields, or None when its `<loc>` is missing or unusable."""
     loc = fields.get("loc", "").strip()
-    if not loc or len(loc) > MAX_LOC_LENGTH or not loc[:8].lower().startswith(_SCHEMES):
+    if (
+        not loc
+        or len(loc) > MAX_LOC_LENGTH
+        or not (loc.startswith(_SCHEMES) or loc[:8].lower().startswith(_SCHEMES))
+    ):
         return None
     lastmod = parse_lastmod(fields.get("lastmod"))
     if is_index:
         return ChildSitemap(loc, lastmod)
+    changefreq = fields.get("changefreq")
+    priority = fields.get("priority")
     return SitemapURL(
-        loc, lastmod, _changefreq(fields.get("changefreq")), _priority(fields.get("priority"))
+        loc,
+        lastmod,
+        None if changefreq is None else _CHANGEFREQ_OF.get(changefreq) or _changefreq(changefreq),
+        None if priority is None else _PRIORITY_OF.get(priority) or _priority(priority),
     )
 
 
@@ -479,13 +517,19 @@ def parse_lastmod(value: str | None) -> dt.datetime | None:
     text = value.strip()
     if len(text) in (4, 7):  # YYYY or YYYY-MM
         text = f"{text}-01-01"[:10] if len(text) == 4 else f"{text}-01"
+    if "Z" in text or "z" in text:
+        text = text.replace("Z", "+00:00").replace("z", "+00:00")
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=dt.UTC)
         return parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):  # `0001-01-01T00:00+01:00` is before year 1 in UTC
         return None
+
+
+_CHANGEFREQ_OF = {word: word for word in CHANGEFREQS}  # the common case: no strip, no lower
+_PRIORITY_OF = {f"{tenths / 10:.1f}": tenths / 10 for tenths in range(1, 11)}  # 0.1 ... 1.0
 
 
 def _changefreq(value: str | None) -> str | None:
