@@ -112,7 +112,7 @@ def _load(ctx: Context, base: str, ids: Sequence[str], clients: int, seconds: fl
 
 def bench_http(ctx: Context, ids: Sequence[str]) -> Figures:
     """All variants serve at once; rounds interleave them so each sees the same machine."""
-    rounds, seconds, clients = (1, 1.0, 16) if ctx.quick else (3, 5.0, 64)
+    rounds, seconds, clients = (1, 1.0, 16) if ctx.quick else (5, 5.0, 64)
     runs: dict[str, list[LoadResult]] = {name: [] for name in HTTP_VARIANTS}
     with ExitStack() as stack:
         bases = {
@@ -315,7 +315,7 @@ async def _copy(ctx: Context, rows: list[tuple[Any, ...]]) -> float:
 def bench_sitemap(ctx: Context, site: Path, port: int) -> Figures:
     """The real sitemap job vs COPY of the same rows (and the job's store path alone); the rate
     and peak RSS at 1x and `LARGE_PARTS` x the URLs."""
-    urls, rounds = (500, 1) if ctx.quick else (50_000, 3)
+    urls, rounds = (500, 1) if ctx.quick else (50_000, 5)
     origin = f"http://127.0.0.1:{port}"
     entries = content.write_sitemaps(site, origin=origin, urls=urls, parts=LARGE_PARTS)
     rows = [(1, loc, lastmod, "weekly", 0.5) for loc, lastmod in entries]
@@ -362,7 +362,7 @@ def bench_sitemap(ctx: Context, site: Path, port: int) -> Figures:
 
 def bench_pages(ctx: Context, site: Path, port: int) -> Figures:
     """A page-scraper batch vs a plain client fetching the same pages at the same concurrency."""
-    count, rounds = (8, 1) if ctx.quick else (100, 3)
+    count, rounds = (8, 1) if ctx.quick else (100, 7)
     names = content.write_pages(site, count=count)
     urls = [
         f"http://{PAGE_HOSTS[i % len(PAGE_HOSTS)]}:{port}/{name}" for i, name in enumerate(names)

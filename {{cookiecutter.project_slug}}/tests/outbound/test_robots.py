@@ -14,7 +14,11 @@ from {{ cookiecutter.project_slug }}.outbound.client import (
     build_client,
 )
 from {{ cookiecutter.project_slug }}.outbound.guard import Allowlist
-from {{ cookiecutter.project_slug }}.outbound.robots import RobotsCache, RobotsPolicy, shared_cache
+from {{ cookiecutter.project_slug }}.outbound.robots import (
+    RobotsCache,
+    RobotsPolicy,
+    shared_cache,
+)
 
 from tests.localserver import FIXTURES, LocalServer, Reply
 from tests.outbound.conftest import closed_port

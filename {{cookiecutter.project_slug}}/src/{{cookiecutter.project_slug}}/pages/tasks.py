@@ -29,7 +29,10 @@ from {{ cookiecutter.project_slug }}.outbound.client import (
     fetch_stream,
 )
 from {{ cookiecutter.project_slug }}.outbound.errors import OutboundError
-from {{ cookiecutter.project_slug }}.outbound.robots import RobotsPolicy, shared_cache
+from {{ cookiecutter.project_slug }}.outbound.robots import (
+    RobotsPolicy,
+    shared_cache,
+)
 from {{ cookiecutter.project_slug }}.pages import service
 from {{ cookiecutter.project_slug }}.pages.extract import HTML_TYPES, extract_metadata
 
