@@ -121,19 +121,34 @@ def stored_before(url: str) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass
+class KeepAliveSite:
+    """What `keepalive_site` saw: requests served per connection, (path, arrival) of pages."""
+
+    origin: str
+    connections: list[int] = dataclasses.field(default_factory=list)
+    arrivals: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+
+
 @asynccontextmanager
-async def counting_site() -> AsyncIterator[tuple[str, list[int]]]:
-    """An HTTP/1.1 server on 127.0.0.1 that keeps connections alive and counts them: yields its
-    origin and the list of requests served per connection (404 for robots.txt, else `PAGE`)."""
-    connections: list[int] = []
+async def keepalive_site(
+    host: str = "127.0.0.1", delay: float = 0.0
+) -> AsyncIterator[KeepAliveSite]:
+    """An HTTP/1.1 server on `host` that keeps connections alive, counts the requests of each,
+    and answers each page (`PAGE`) after `delay` seconds, robots.txt at once with a 404."""
+    seen = KeepAliveSite(origin="")
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(0)
-        index = len(connections) - 1
+        seen.connections.append(0)
+        index = len(seen.connections) - 1
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
-                connections[index] += 1
-                robots = head.split(b" ", 2)[1] == b"/robots.txt"
+                seen.connections[index] += 1
+                path = head.split(b" ", 2)[1].decode()
+                robots = path == "/robots.txt"
+                if not robots:
+                    seen.arrivals.append((path, time.monotonic()))
+                    await asyncio.sleep(delay)
                 status, body = (b"404 Not Found", b"") if robots else (b"200 OK", PAGE)
                 writer.write(
                     b"HTTP/1.1 %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
@@ -145,10 +160,10 @@ async def counting_site() -> AsyncIterator[tuple[str, list[int]]]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server = await asyncio.start_server(serve, host, 0)
+    seen.origin = f"http://{host}:{server.sockets[0].getsockname()[1]}"
     try:
-        yield f"http://127.0.0.1:{port}", connections
+        yield seen
     finally:
         server.close()
         await server.wait_closed()
@@ -160,15 +175,15 @@ async def test_pages_reuse_connections_and_only_the_head_is_parsed(
     """Twelve pages of one host: the rest of each page after `</head>` is read and dropped, so
     the per-host connections are reused (before: a new connection per page); metadata comes
     from the head only (the canonical link placed in the body is not taken)."""
-    async with counting_site() as (origin, connections):
-        urls = [f"{origin}/p/{number}" for number in range(12)]
+    async with keepalive_site() as site:
+        urls = [f"{site.origin}/p/{number}" for number in range(12)]
         job_id = await new_job(urls)
         await run_job(job_id, HANDLERS, resources)
 
     job = await finished(sessions, job_id)
     assert job.status is JobStatus.SUCCEEDED, job.error
-    assert sum(connections) == 13  # twelve pages and robots.txt
-    assert len(connections) <= resources.settings.pages_per_host + 1, connections
+    assert sum(site.connections) == 13  # twelve pages and robots.txt
+    assert len(site.connections) <= resources.settings.pages_per_host + 1, site.connections
     pages = await pages_of(sessions, job_id)
     assert {page.title for page in pages.values()} == {"Kept alive"}
     assert {page.canonical_url for page in pages.values()} == {None}
@@ -226,40 +241,6 @@ async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
     assert len(await pages_of(sessions, job_id)) == 10
 
 
-@asynccontextmanager
-async def timed_site(host: str, delay: float) -> AsyncIterator[tuple[str, list[tuple[str, float]]]]:
-    """An HTTP/1.1 server on `host` that answers each page after `delay` seconds (robots.txt at
-    once, 404): yields its origin and the (path, arrival time) of every page request."""
-    arrivals: list[tuple[str, float]] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                path = head.split(b" ", 2)[1].decode()
-                robots = path == "/robots.txt"
-                if not robots:
-                    arrivals.append((path, time.monotonic()))
-                    await asyncio.sleep(delay)
-                status, body = (b"404 Not Found", b"") if robots else (b"200 OK", PAGE)
-                writer.write(
-                    b"HTTP/1.1 %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
-                    % (status, len(body), body)
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, host, 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{port}", arrivals
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
 async def test_pages_waiting_for_a_busy_host_leave_the_batch_slots_to_other_hosts(
     sessions: SessionFactory, resources: JobResources
 ) -> None:
@@ -269,18 +250,20 @@ async def test_pages_waiting_for_a_busy_host_leave_the_batch_slots_to_other_host
     settings = resources.settings.model_copy(update={"pages_concurrency": 2, "pages_per_host": 1})
     limited = dataclasses.replace(resources, settings=settings)
     async with (
-        timed_site("127.0.0.1", 0.4) as (busy, busy_arrivals),
-        timed_site("127.0.0.2", 0.0) as (other, other_arrivals),
+        keepalive_site("127.0.0.1", 0.4) as busy_site,
+        keepalive_site("127.0.0.2") as other_site,
     ):
-        urls = [f"{busy}/p/{number}" for number in range(3)] + [f"{other}/p/0"]
+        urls = [f"{busy_site.origin}/p/{number}" for number in range(3)]
+        urls.append(f"{other_site.origin}/p/0")
         job_id = await new_job(urls)
         await run_job(job_id, HANDLERS, limited)
 
     job = await finished(sessions, job_id)
     assert job.status is JobStatus.SUCCEEDED, job.error
-    assert [path for path, _ in busy_arrivals] == ["/p/0", "/p/1", "/p/2"]
-    assert len(other_arrivals) == 1
-    assert other_arrivals[0][1] < busy_arrivals[1][1]  # not after the busy host's second page
+    busy, other = busy_site.arrivals, other_site.arrivals
+    assert [path for path, _ in busy] == ["/p/0", "/p/1", "/p/2"]
+    assert len(other) == 1
+    assert other[0][1] < busy[1][1]  # not after the busy host's second page
 
 
 async def test_robots_txt_is_fetched_once_for_batches_in_a_row(
@@ -288,9 +271,9 @@ async def test_robots_txt_is_fetched_once_for_batches_in_a_row(
 ) -> None:
     """The jobs of a process share the robots.txt rules they fetched (for
     `ROBOTS_CACHE_SECONDS`): a second batch on the same site does not fetch it again."""
-    async with counting_site() as (origin, connections):
+    async with keepalive_site() as site:
         for _ in range(2):
-            job_id = await new_job([f"{origin}/p/{number}" for number in range(3)])
+            job_id = await new_job([f"{site.origin}/p/{number}" for number in range(3)])
             await run_job(job_id, HANDLERS, resources)
             assert (await finished(sessions, job_id)).status is JobStatus.SUCCEEDED
-    assert sum(connections) == 7  # six pages and robots.txt once
+    assert sum(site.connections) == 7  # six pages and robots.txt once
