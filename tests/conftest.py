@@ -119,9 +119,14 @@ def in_project(tools_python: Path) -> Callable[..., subprocess.CompletedProcess[
     """Run a module of the tools venv inside a baked project, its `src/` on the path."""
 
     def _run(
-        project: Path, *args: str, env: dict[str, str] | None = None
+        project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         path = {"PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
-        return run([str(tools_python), "-m", *args], cwd=project, env={**path, **(env or {})})
+        return run(
+            [str(tools_python), "-m", *args],
+            cwd=project,
+            env={**path, **(env or {})},
+            timeout=timeout,
+        )
 
     return _run

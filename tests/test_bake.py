@@ -120,6 +120,10 @@ def test_baked_project_passes_lint_and_tests(
         "no:cacheprovider",
         *selection,
         env={"TEST_DATABASE_URL": machine_database_url},
+        # A guard against a hang, not a speed limit: the defaults suite (about 850 tests, the
+        # pooler's included) took 5 min alone on a slow 2-core machine, past 10 beside CI's
+        # other worker.
+        timeout=1800,
     )
     assert " passed" in result.stdout
     assert " failed" not in result.stdout
