@@ -416,7 +416,10 @@ class _Handler:
                     self.field = field
                     self.value = ""
         elif depth == 2:
-            if self._fields_of.get(name, _UNSEEN) == _ENTRY or self._field_of(name) == _ENTRY:
+            kind = self._fields_of.get(name, _UNSEEN)
+            if kind is _UNSEEN:  # as for a field: one lookup, the name resolved once
+                kind = self._field_of(name)
+            if kind is _ENTRY:
                 self._start_entry()
         elif depth == 1:
             self._start_root(_local(name))
