@@ -1,4 +1,5 @@
-"""The engine's round trips: the statement timeout rides on `BEGIN`, the pre-ping is one query.
+"""The engine's round trips: the statement timeout rides on `BEGIN`, the pre-ping asks only idle
+connections, with one query.
 
 Both are pooler-safe: `tests/pooler/test_statement_timeout.py` and the restart test of
 `tests/pooler/test_pgbouncer.py` run them behind a real pgbouncer in transaction mode.
@@ -6,6 +7,7 @@ Both are pooler-safe: `tests/pooler/test_statement_timeout.py` and the restart t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.db import database_lifespan, task_session
+from {{ cookiecutter.project_slug }}.db import engine as engine_module
 from {{ cookiecutter.project_slug }}.db.engine import (
     TransactionSettingsConnection,
     build_engine,
@@ -25,6 +28,7 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 SHOW = text("SHOW statement_timeout")
 PID = text("SELECT pg_backend_pid()")
+ASYNC = text("SHOW synchronous_commit")
 
 
 @contextmanager
@@ -75,6 +79,24 @@ async def test_the_timeout_travels_with_begin_in_one_round_trip(settings: Settin
     assert not [statement for statement in cursor if "statement_timeout =" in statement], cursor
 
 
+async def test_a_task_session_may_commit_without_waiting_for_the_disk(settings: Settings) -> None:
+    """`synchronous_commit=False` rides on the `BEGIN`, in that session's transactions only."""
+    impatient = settings.model_copy(update={"db_statement_timeout": 0.25})
+    async with database_lifespan(impatient) as engine:
+        with sent_statements(engine) as (simple, cursor):
+            async with task_session(synchronous_commit=False) as session:
+                assert await session.scalar(ASYNC) == "off"
+                await session.commit()
+                assert await session.scalar(ASYNC) == "off"  # the next transaction too
+                assert await session.scalar(SHOW) == "250ms"
+            async with task_session() as session:
+                assert await session.scalar(ASYNC) == "on"
+    both = "BEGIN; SET LOCAL statement_timeout = 250; SET LOCAL synchronous_commit = off"
+    assert simple.count(both) == 2, simple
+    assert simple.count("BEGIN; SET LOCAL statement_timeout = 250") == 1, simple
+    assert not [statement for statement in cursor if "SET LOCAL" in statement], cursor
+
+
 async def test_a_connection_already_in_a_transaction_gets_the_setting_on_its_own(
     engine: AsyncEngine,
 ) -> None:
@@ -117,21 +139,43 @@ async def test_a_setting_that_fails_leaves_no_connection_behind(
         assert await connection.scalar(text("SELECT 1")) == 1
 
 
-async def test_the_pre_ping_is_one_simple_query_per_checkout(small_pool: AsyncEngine) -> None:
+async def test_the_pre_ping_asks_only_an_idle_connection_one_simple_query(
+    small_pool: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with sent_statements(small_pool) as (simple, cursor):
-        for _ in range(3):
+        for _ in range(3):  # back-to-back checkouts: the connection was used a moment ago
             async with small_pool.connect() as connection:
                 await connection.scalar(text("SELECT 2"))
-    assert simple.count("SELECT 1") == 3, simple
-    assert [query for query in simple if query != "SELECT 1"] == ["BEGIN;", "ROLLBACK;"] * 3
-    assert cursor == ["SELECT 2"] * 3  # no statement of a ping of SQLAlchemy's own
+        assert "SELECT 1" not in simple, simple
+        monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 0.05)
+        for _ in range(2):
+            await asyncio.sleep(0.1)  # idle for longer than the window: pinged
+            async with small_pool.connect() as connection:
+                await connection.scalar(text("SELECT 2"))
+    assert simple.count("SELECT 1") == 2, simple
+    assert [query for query in simple if query != "SELECT 1"] == ["BEGIN;", "ROLLBACK;"] * 5
+    assert cursor == ["SELECT 2"] * 5  # no statement of a ping of SQLAlchemy's own
+
+
+async def _terminate(observer: AsyncEngine, pid: int) -> None:
+    async with observer.connect() as connection:
+        assert await connection.scalar(text(f"SELECT pg_terminate_backend({int(pid)})"))
+        await connection.rollback()
 
 
 @pytest.mark.parametrize("pre_ping", [True, False])
-async def test_the_pre_ping_replaces_a_connection_whose_backend_was_terminated(
-    settings: Settings, engine: AsyncEngine, pre_ping: bool
+async def test_the_pre_ping_replaces_an_idle_connection_whose_backend_was_terminated(
+    settings: Settings,
+    engine: AsyncEngine,
+    pre_ping: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With the ping, the terminated connection is replaced unseen; without it, the query fails."""
+    """With the ping, the terminated connection is replaced unseen; without it, the query fails.
+
+    The window is 0: every checkout counts as idle and pings, whether or not the close has
+    reached the event loop yet (the race the round trip is there for).
+    """
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 0.0)
     lone = build_engine(
         settings.model_copy(
             update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_pre_ping": pre_ping}
@@ -140,9 +184,7 @@ async def test_the_pre_ping_replaces_a_connection_whose_backend_was_terminated(
     try:
         async with lone.connect() as connection:
             first = await connection.scalar(PID)
-        async with engine.connect() as observer:
-            assert await observer.scalar(text(f"SELECT pg_terminate_backend({int(first)})"))
-            await observer.rollback()
+        await _terminate(engine, first)
         async with lone.connect() as connection:
             if pre_ping:
                 assert await connection.scalar(PID) != first
@@ -152,3 +194,63 @@ async def test_the_pre_ping_replaces_a_connection_whose_backend_was_terminated(
                 assert caught.value.connection_invalidated
     finally:
         await lone.dispose()
+
+
+async def test_a_recently_used_connection_the_server_closed_is_replaced_without_a_query(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    """Inside the window no `SELECT 1` is sent: the close the server sent is seen locally."""
+    lone = build_engine(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0}))
+    try:
+        with sent_statements(lone) as (simple, _):
+            async with lone.connect() as connection:
+                first = await connection.scalar(PID)
+                driver = (await connection.get_raw_connection()).driver_connection
+            closed = asyncio.Event()
+            driver.add_termination_listener(lambda _: closed.set())
+            await _terminate(engine, first)
+            async with asyncio.timeout(10):  # the server's close reaches the event loop
+                await closed.wait()
+            assert driver.is_closed()
+            async with lone.connect() as connection:
+                assert await connection.scalar(PID) != first
+        assert "SELECT 1" not in simple, simple
+    finally:
+        await lone.dispose()
+
+
+async def test_connections_returned_at_once_serve_the_checkouts_waiting_for_them(
+    settings: Settings,
+) -> None:
+    """Two connections returned in one turn of the event loop go to the two checkouts waiting.
+
+    SQLAlchemy's own queue keeps at most `pool_size` idle connections and closes the rest,
+    waiting checkouts or not: the second waiter would wait for the first to finish, and a
+    connection would be opened again later.
+    """
+    engine = build_engine(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 1}))
+    closed: list[object] = []
+    event.listen(engine.sync_engine, "close", lambda *args: closed.append(args))
+    holding = asyncio.Barrier(2)
+
+    async def checkout() -> int:
+        async with engine.connect() as connection:
+            pid = int(await connection.scalar(PID))
+            async with asyncio.timeout(10):
+                await holding.wait()  # both hold a connection at the same time
+            await connection.rollback()
+        return pid
+
+    try:
+        first, second = await engine.connect(), await engine.connect()
+        pids = {await first.scalar(PID), await second.scalar(PID)}
+        await first.rollback()
+        await second.rollback()
+        waiters = [asyncio.create_task(checkout()) for _ in range(2)]
+        await asyncio.sleep(0.1)  # both wait: the pool is at pool_size + max_overflow
+        assert not any(waiter.done() for waiter in waiters)
+        await asyncio.gather(first.close(), second.close())  # returned in the same turn
+        assert set(await asyncio.gather(*waiters)) == pids  # the same two connections served
+        assert len(closed) == 1  # the overflow connection, once nobody waited any more
+    finally:
+        await engine.dispose()

@@ -43,6 +43,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 _factories: list[SessionFactory] = []
 _STATEMENT_TIMEOUT_MS = "statement_timeout_ms"
 """Key of `Session.info` holding the factory's statement timeout."""
+_ASYNC_COMMIT = "async_commit"
+"""Key of `Session.info`: true for the sessions of `task_session(synchronous_commit=False)`."""
+ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 
 class _Session(GuardedSession):
@@ -52,16 +55,27 @@ class _Session(GuardedSession):
 
 @event.listens_for(_Session, "after_begin")
 def _limit_statements(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
-    """Start each transaction with `SET LOCAL statement_timeout` (savepoints inherit it).
+    """Start each transaction with its `SET LOCAL` settings (savepoints inherit them).
 
-    The statement goes with the `BEGIN` the driver is about to send; a connection already in a
-    transaction (a test's outer one) gets it on its own.
+    `statement_timeout` always (`DB_STATEMENT_TIMEOUT`, unless 0); `synchronous_commit = off`
+    for the sessions of `task_session(synchronous_commit=False)`. They go with the `BEGIN` the
+    driver is about to send; a connection already in a transaction (a test's outer one) gets
+    them one by one.
     """
-    milliseconds = session.info.get(_STATEMENT_TIMEOUT_MS)
-    if milliseconds and not transaction.nested:
-        statement = f"SET LOCAL statement_timeout = {int(milliseconds)}"
-        driver = conn.connection.driver_connection
-        if not (isinstance(driver, TransactionSettingsConnection) and driver.begin_with(statement)):
+    if transaction.nested:
+        return
+    info = session.info
+    milliseconds = info.get(_STATEMENT_TIMEOUT_MS)
+    settings = [f"SET LOCAL statement_timeout = {int(milliseconds)}"] if milliseconds else []
+    if info.get(_ASYNC_COMMIT):
+        settings.append(ASYNC_COMMIT)
+    if not settings:
+        return
+    driver = conn.connection.driver_connection
+    if not (
+        isinstance(driver, TransactionSettingsConnection) and driver.begin_with("; ".join(settings))
+    ):
+        for statement in settings:
             conn.exec_driver_sql(statement)
 
 
@@ -108,14 +122,14 @@ async def database_lifespan(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def _unit_of_work() -> AsyncIterator[AsyncSession]:
+async def _unit_of_work(**options: Any) -> AsyncIterator[AsyncSession]:
     """Open a session whose transaction commits on success and rolls back on any error."""
     if not _factories:
         raise RuntimeError(
             "no database is configured: run inside `database_lifespan(settings)` "
             "(the app's lifespan and the worker start-up do this)"
         )
-    async with _factories[-1]() as session:
+    async with _factories[-1](**options) as session:
         try:
             yield session
         except BaseException:
@@ -139,9 +153,17 @@ SessionDep = Annotated[AsyncSession, Depends(get_session_dependency, scope="func
 
 
 @asynccontextmanager
-async def task_session() -> AsyncIterator[AsyncSession]:
-    """Open an isolated session for background work (commit per batch with `session.commit()`)."""
-    async with _unit_of_work() as session:
+async def task_session(*, synchronous_commit: bool = True) -> AsyncIterator[AsyncSession]:
+    """Open an isolated session for background work (commit per batch with `session.commit()`).
+
+    `synchronous_commit=False`: each of its transactions starts with `SET LOCAL
+    synchronous_commit = off` (with the `BEGIN`, no round trip of its own), so its commits return
+    before their WAL is on disk. A crash can then lose the last commits, never part of one: use
+    it only for work a retry stores again, and commit the job's outcome in a session without it
+    (the WAL is one ordered log: that commit flushes the earlier ones).
+    """
+    options = {} if synchronous_commit else {"info": {_ASYNC_COMMIT: True}}
+    async with _unit_of_work(**options) as session:
         yield session
 
 

@@ -101,9 +101,25 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"
 
 
+_REQUEST_SERIES_CACHED = 4096
+"""Request series kept at hand: methods, route templates and status codes are few in practice,
+and `method_label` bounds the one a client chooses."""
+_request_series: dict[tuple[str, str, int], Histogram] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """Count one served HTTP request."""
-    HTTP_SERVER_DURATION.labels(method_label(method), route, str(status)).observe(seconds)
+    """Count one served HTTP request.
+
+    Each series is looked up once (`labels` validates and locks) and kept: a request then costs
+    one `observe`.
+    """
+    key = (method_label(method), route, status)
+    series = _request_series.get(key)
+    if series is None:
+        series = HTTP_SERVER_DURATION.labels(key[0], route, str(status))
+        if len(_request_series) < _REQUEST_SERIES_CACHED:
+            _request_series[key] = series
+    series.observe(seconds)
 
 
 def observe_job(kind: str, status: str, seconds: float, attempts: int) -> None:

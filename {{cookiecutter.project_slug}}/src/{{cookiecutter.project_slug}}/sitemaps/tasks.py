@@ -5,8 +5,9 @@ and the database overlap and a job holds a few MB whatever the sitemap's size. A
 walks the tree again: rows already stored are skipped by `ON CONFLICT DO NOTHING`, and the
 checkpoint carries the counts, so `urls_stored` and the progress are not counted twice.
 
-A batch's commit does not wait for its WAL to reach the disk (`SET LOCAL synchronous_commit =
-off`, this transaction only, pooler-safe); the runner's commit of the job's final status does.
+A batch's commit does not wait for its WAL to reach the disk (`task_session(synchronous_commit=
+False)`: `SET LOCAL`, this transaction only, pooler-safe); the runner's commit of the job's final
+status does.
 That is safe because the WAL is one ordered log: flushing the final commit flushes every batch
 before it, so a job that reads `succeeded` after a crash has all its rows. A crash before that
 loses at most the last few batches' commits, each with the checkpoint of its own transaction
@@ -18,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from typing import Any
-
-from sqlalchemy import text
 
 from {{ cookiecutter.project_slug }}.db import task_session
 from {{ cookiecutter.project_slug }}.jobs.offload import ReadAhead
@@ -39,8 +38,6 @@ from {{ cookiecutter.project_slug }}.sitemaps.parser import SitemapError
 
 KIND = "sitemap"
 READ_AHEAD_BATCHES = 1
-ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
-"""A batch's commit returns before its WAL is on disk (the final status's commit waits)."""
 logger = logging.getLogger(__name__)
 
 
@@ -68,8 +65,8 @@ async def process_sitemap(context: JobContext) -> dict[str, Any]:
     try:
         async with ReadAhead(batches, READ_AHEAD_BATCHES) as ahead:
             async for batch in ahead:
-                async with task_session() as session:
-                    await session.execute(ASYNC_COMMIT)
+                # A batch's commit returns before its WAL is on disk; the final status's waits.
+                async with task_session(synchronous_commit=False) as session:
                     if batch.sitemap_url not in file_ids:
                         file_ids[batch.sitemap_url] = await service.upsert_file(
                             session, url=batch.sitemap_url, job_id=context.job_id
