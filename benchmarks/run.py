@@ -110,10 +110,25 @@ def _load(ctx: Context, base: str, ids: Sequence[str], clients: int, seconds: fl
 # --- 1. request throughput -------------------------------------------------------------------
 
 
+async def _sessions_opened(ctx: Context) -> int:
+    """Connections the run's database has accepted so far (`pg_stat_database.sessions`)."""
+    from benchmarks.common import connect
+
+    connection = await connect(ctx.url("postgres"))
+    try:
+        count = await connection.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = $1", ctx.database
+        )
+    finally:
+        await connection.close()
+    return int(count or 0)
+
+
 def bench_http(ctx: Context, ids: Sequence[str]) -> Figures:
     """All variants serve at once; rounds interleave them so each sees the same machine."""
     rounds, seconds, clients = (1, 1.0, 16) if ctx.quick else (5, 5.0, 64)
     runs: dict[str, list[LoadResult]] = {name: [] for name in HTTP_VARIANTS}
+    opened: dict[str, list[int]] = {name: [] for name in HTTP_VARIANTS}
     with ExitStack() as stack:
         bases = {
             name: stack.enter_context(uvicorn_server(ctx, name, target, extra))
@@ -124,8 +139,13 @@ def bench_http(ctx: Context, ids: Sequence[str]) -> Figures:
         order = list(HTTP_VARIANTS)
         for round_ in range(rounds):
             for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
+                before = asyncio.run(_sessions_opened(ctx))
                 result = _load(ctx, bases[name], ids, clients, seconds)
-                log(f"http {name}: {result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms")
+                opened[name].append(asyncio.run(_sessions_opened(ctx)) - before)
+                log(
+                    f"http {name}: {result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms, "
+                    f"{opened[name][-1]} connection(s) opened"
+                )
                 runs[name].append(result)
     figures: Figures = {
         "loader": loader(),
@@ -143,6 +163,8 @@ def bench_http(ctx: Context, ids: Sequence[str]) -> Figures:
             "errors": sum(r.errors for r in results),
             "to_raw": ratio(rps, raw_rps),
             "rounds_rps": [round(r.rps, 1) for r in results],
+            # Server connections the variant opened during a round (its pool churning).
+            "connections_opened": round(median(opened[name])),
         }
     figures["app_to_raw"] = figures["app"]["to_raw"]
     for name in ("idiomatic", "idiomatic_cached"):
@@ -480,7 +502,7 @@ def _http_rows(figures: Figures) -> list[Row]:
         rows.append((
             f"GET profile: {name}",
             f"{_fmt(item['rps'])} req/s  p50 {item['p50_ms']} ms  p99 {item['p99_ms']} ms"
-            f"  err {item['errors']}",
+            f"  err {item['errors']}  opened {item['connections_opened']}",
             f"{_fmt(item['to_raw'])} of raw",
             ">= 0.5 (far goal)" if name == "app" else "",
         ))  # fmt: skip
