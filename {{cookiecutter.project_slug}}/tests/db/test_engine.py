@@ -206,6 +206,7 @@ async def test_a_recently_used_connection_the_server_closed_is_replaced_without_
             async with lone.connect() as connection:
                 first = await connection.scalar(PID)
                 driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, TransactionSettingsConnection)
             closed = asyncio.Event()
             driver.add_termination_listener(lambda _: closed.set())
             await _terminate(engine, first)
@@ -217,40 +218,3 @@ async def test_a_recently_used_connection_the_server_closed_is_replaced_without_
         assert "SELECT 1" not in simple, simple
     finally:
         await lone.dispose()
-
-
-async def test_connections_returned_at_once_serve_the_checkouts_waiting_for_them(
-    settings: Settings,
-) -> None:
-    """Two connections returned in one turn of the event loop go to the two checkouts waiting.
-
-    SQLAlchemy's own queue keeps at most `pool_size` idle connections and closes the rest,
-    waiting checkouts or not: the second waiter would wait for the first to finish, and a
-    connection would be opened again later.
-    """
-    engine = build_engine(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 1}))
-    closed: list[object] = []
-    event.listen(engine.sync_engine, "close", lambda *args: closed.append(args))
-    holding = asyncio.Barrier(2)
-
-    async def checkout() -> int:
-        async with engine.connect() as connection:
-            pid = int(await connection.scalar(PID))
-            async with asyncio.timeout(10):
-                await holding.wait()  # both hold a connection at the same time
-            await connection.rollback()
-        return pid
-
-    try:
-        first, second = await engine.connect(), await engine.connect()
-        pids = {await first.scalar(PID), await second.scalar(PID)}
-        await first.rollback()
-        await second.rollback()
-        waiters = [asyncio.create_task(checkout()) for _ in range(2)]
-        await asyncio.sleep(0.1)  # both wait: the pool is at pool_size + max_overflow
-        assert not any(waiter.done() for waiter in waiters)
-        await asyncio.gather(first.close(), second.close())  # returned in the same turn
-        assert set(await asyncio.gather(*waiters)) == pids  # the same two connections served
-        assert len(closed) == 1  # the overflow connection, once nobody waited any more
-    finally:
-        await engine.dispose()

@@ -1,8 +1,7 @@
 """The one engine factory, and the pool and driver details that keep its round trips few.
 
-- `HandOverPool`: SQLAlchemy's asyncio queue pool, except that a connection returned while
-  checkouts wait goes to one of them instead of being closed.
-
+- The pool (`db.pool.IdlePool`): SQLAlchemy's asyncio queue pool, except that connections stay
+  open while they are needed and close after idling (the last returned is the next handed out).
 - `TransactionSettingsConnection`: asyncpg's connection class, able to send a transaction's
   `SET LOCAL` in the same round trip as its `BEGIN` (the session factory's statement timeout).
 - The pre-ping (`DB_POOL_PRE_PING`) on checkout: a connection the server closed is replaced
@@ -14,9 +13,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from functools import cached_property
 from typing import Any, cast
 
 from asyncpg import Connection as DriverConnection
@@ -25,66 +22,10 @@ from sqlalchemy import event
 from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import (
-    AsyncAdaptedQueuePool,
-    ConnectionPoolEntry,
-    NullPool,
-    PoolProxiedConnection,
-)
-from sqlalchemy.util.queue import AsyncAdaptedQueue, Full
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
+from {{ cookiecutter.project_slug }}.db.pool import IdlePool
 from {{ cookiecutter.project_slug }}.settings import Settings
-
-
-class _HandOverQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
-    """The pool's queue of idle connections, holding one more for each checkout that waits.
-
-    SQLAlchemy's queue refuses a connection once `pool_size` are queued, and the pool then closes
-    it, even when checkouts are waiting: under load, connections returned in the same turn of
-    the event loop are closed and opened again moments later (about one new connection every
-    25 requests at 64 concurrent requests, measured). Here a returned connection is refused only
-    when the queue holds `pool_size` connections beyond those the waiting checkouts will take.
-    The pool never holds more than `pool_size + max_overflow` connections either way.
-    """
-
-    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
-        super().__init__(maxsize, use_lifo)
-        self.waiting = 0
-        """Checkouts waiting for a connection to come back."""
-
-    @cached_property
-    def _queue(self) -> asyncio.Queue[ConnectionPoolEntry]:
-        # Unbounded (see `full`); made on first use, inside the event loop, as SQLAlchemy's is.
-        return asyncio.LifoQueue() if self.use_lifo else asyncio.Queue()
-
-    def full(self) -> bool:
-        """Whether a returned connection would be refused (and closed by the pool)."""
-        return 0 < self.maxsize <= self._queue.qsize() - self.waiting
-
-    def put_nowait(self, item: ConnectionPoolEntry) -> None:
-        """Queue a returned connection, or raise `Full` (the pool then closes it)."""
-        if self.full():
-            raise Full
-        self._queue.put_nowait(item)
-
-    def get(self, block: bool = True, timeout: float | None = None) -> ConnectionPoolEntry:
-        """Take an idle connection, waiting up to `timeout` seconds when `block` is true."""
-        if not block or not self._queue.empty():
-            return self.get_nowait()
-        self.waiting += 1
-        try:
-            return super().get(block, timeout)
-        finally:
-            self.waiting -= 1
-
-
-class HandOverPool(AsyncAdaptedQueuePool):
-    """The engine's pool: a returned connection goes to a waiting checkout, never to the bin.
-
-    Otherwise SQLAlchemy's `AsyncAdaptedQueuePool` (size, overflow, timeout, recycle, events).
-    """
-
-    _queue_class = _HandOverQueue
 
 
 class TransactionSettingsConnection(DriverConnection):  # type: ignore[misc]  # untyped asyncpg
@@ -180,7 +121,8 @@ def build_engine(settings: Settings, *, migrations: bool = False) -> AsyncEngine
         options["poolclass"] = NullPool  # every connection is new: nothing to ping
     else:
         options.update(
-            poolclass=HandOverPool,
+            poolclass=IdlePool,
+            pool_use_lifo=True,  # warm connections first: idle ones close, recent ones skip pings
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
