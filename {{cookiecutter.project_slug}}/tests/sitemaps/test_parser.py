@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -230,6 +231,80 @@ def test_memory_stays_bounded() -> None:
     assert count == MAX_ENTRIES
     assert total > 5_000_000
     assert peak < min(total / 5, 2 * 1024 * 1024), f"peak {peak} bytes for {total} bytes"
+
+
+def peak_while_parsing(chunks: Iterator[bytes]) -> tuple[list[SitemapItem], int]:
+    """The items of a document and the peak of Python memory while parsing it."""
+    tracemalloc.start()
+    try:
+        items = list(parse_sitemap(chunks))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return items, peak
+
+
+def repeated(head: bytes, piece: bytes, count: int, tail: bytes) -> Iterator[bytes]:
+    """`head`, `piece` `count` times, `tail`, made lazily in chunks of 1,000 pieces."""
+    yield head
+    for _ in range(count // 1000):
+        yield piece * 1000
+    yield tail
+
+
+def test_memory_stays_bounded_inside_one_huge_entry() -> None:
+    """An entry still open at the end of a step keeps only its open elements: 10 MB of images
+    in one `<url>` peak below 2 MB, as do its fields and text between elements."""
+    image = b"<image:image><image:loc>https://example.com/i.png</image:loc></image:image>"
+    head = HEADER + URLSET_OPEN[:-2] + b' xmlns:image="urn:image"><url>'
+    items, peak = peak_while_parsing(
+        repeated(head + b"<loc>https://example.com/</loc>", image, 140_000, b"</url></urlset>")
+    )
+    assert items == [SitemapURL("https://example.com/")]
+    assert peak < 2 * 1024 * 1024, peak
+    items, peak = peak_while_parsing(  # in a field: its first 8,192 characters are kept
+        repeated(
+            head + b"<loc>https://example.com/",
+            b"<b/>" + b"x" * 60,
+            160_000,
+            b"</loc></url></urlset>",
+        )
+    )
+    assert items == []
+    assert peak < 2 * 1024 * 1024, peak
+
+
+def test_memory_stays_bounded_for_text_split_by_comments() -> None:
+    """Text that comments or CDATA sections split is one text node to the tree builder: the
+    builder's pending text is flushed into the tree after every step, and dropped there."""
+    for piece in (b"t" * 60 + b"<!---->", b"<![CDATA[" + b"t" * 60 + b"]]>"):
+        for head, tail in (
+            (URLSET_OPEN + b"<url><loc>https://example.com/", b"</loc></url></urlset>"),
+            (URLSET_OPEN, b"<url><loc>https://example.com/</loc></url></urlset>"),
+        ):
+            _, peak = peak_while_parsing(repeated(head, piece, 40_000, tail))
+            assert peak < 2 * 1024 * 1024, (piece[:12], head[-5:], peak)
+
+
+def test_python_runs_a_few_calls_per_entry() -> None:
+    """ElementTree's C parser builds the tree; Python reads an entry in one go: two calls per
+    entry (the item and its lastmod), where expat's callbacks made about 15, one per tag and
+    text node."""
+    chunks = list(url_entries(5_000))
+    parser = SitemapParser()
+    calls = 0
+
+    def count(_frame: object, event: str, _arg: object) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        entries = feed_all(parser, iter(chunks))
+    finally:
+        sys.setprofile(None)
+    assert entries == 5_000
+    assert calls < 2.2 * 5_000, calls
 
 
 def feed_all(parser: SitemapParser, chunks: Iterator[bytes]) -> int:
