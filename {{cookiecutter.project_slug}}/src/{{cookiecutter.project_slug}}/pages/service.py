@@ -7,12 +7,13 @@ the batch it is in.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import String, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.pages.extract import MAX_DESCRIPTION, MAX_TITLE
@@ -67,14 +68,22 @@ async def store_pages(
     """Store page outcomes once per (batch, URL); a re-run replaces what the last run stored."""
     if not pages:
         return
-    statement = insert(Page)
-    columns = [key for key in pages[0] if key != "url"]
+    columns = tuple(key for key in pages[0] if key != "url")
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Page.job_id, Page.url],
-            set_={**{key: statement.excluded[key] for key in columns}, "updated_at": func.now()},
-        ),
-        [{**storable(page), "job_id": job_id} for page in pages],
+        upsert_statement(columns), [{**storable(page), "job_id": job_id} for page in pages]
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def upsert_statement(columns: tuple[str, ...]) -> Insert:
+    """The insert of page rows that replaces `columns` of a row stored before, built once per
+    column set: building it anew (the `excluded` columns and their proxies) took about 1 ms of
+    CPU per write, more than half of the insert's client time (SQLAlchemy caches the compiled
+    form, not the statement)."""
+    statement = insert(Page)
+    return statement.on_conflict_do_update(
+        index_elements=[Page.job_id, Page.url],
+        set_={**{key: statement.excluded[key] for key in columns}, "updated_at": func.now()},
     )
 
 
