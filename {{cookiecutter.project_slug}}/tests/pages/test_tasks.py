@@ -209,15 +209,8 @@ async def test_a_slow_rest_after_the_head_costs_the_connection_not_the_page(
     assert (page.title, page.error) == ("Slow tail", None)
 
 
-async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
-    sessions: SessionFactory,
-    resources: JobResources,
-    site: LocalServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Ten slow pages, fewer than `WRITE_EVERY`: progress is committed on time, not only at the
-    end, so clients see it and a killed process loses at most `WRITE_SECONDS` of fetching."""
-    monkeypatch.setattr(tasks, "WRITE_SECONDS", 0.3)
+def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the `done` count of every write of pages and progress the batch makes."""
     writes: list[int] = []
     write = tasks._write
 
@@ -228,6 +221,19 @@ async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
         return await write(context, pages, done=done, total=total)
 
     monkeypatch.setattr(tasks, "_write", recorded)
+    return writes
+
+
+async def test_a_slow_batch_commits_its_progress_at_least_once_a_second(
+    sessions: SessionFactory,
+    resources: JobResources,
+    site: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten slow pages, fewer than `WRITE_EVERY`: progress is committed on time, not only at the
+    end, so clients see it and a killed process loses at most `WRITE_SECONDS` of fetching."""
+    monkeypatch.setattr(tasks, "WRITE_SECONDS", 0.3)
+    writes = record_writes(monkeypatch)
     for number in range(10):
         site.reply(f"/slow/{number}", Reply(body=b"<title>Slow</title>", delay=0.3, headers=HTML))
     job_id = await new_job([site.url(f"/slow/{number}") for number in range(10)])
@@ -251,16 +257,7 @@ async def test_a_fast_batch_is_written_in_one_transaction(
     at the end. Before, a write every 25 pages cost a fast batch of 100 three more transactions
     (about 16 % more CPU) for progress that changed within a second."""
     monkeypatch.setattr(tasks, "WRITE_SECONDS", 60.0)  # no write for time, however slow the run
-    writes: list[int] = []
-    write = tasks._write
-
-    async def recorded(
-        context: Any, pages: Any, *, done: int, total: int
-    ) -> tuple[int, int] | None:
-        writes.append(done)
-        return await write(context, pages, done=done, total=total)
-
-    monkeypatch.setattr(tasks, "_write", recorded)
+    writes = record_writes(monkeypatch)
     for number in range(30):
         site.content(f"/fast/{number}", f"<title>Fast {number}</title>", "text/html")
     job_id = await new_job([site.url(f"/fast/{number}") for number in range(30)])

@@ -12,15 +12,13 @@ import dataclasses
 import datetime as dt
 import gzip
 import random
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from xml.parsers import expat
 
 import pytest
 
 from {{ cookiecutter.project_slug }}.sitemaps import parser as sitemap_parser
 from {{ cookiecutter.project_slug }}.sitemaps.parser import (
-    GZIP_MAGIC,
     MAX_DEPTH,
     MAX_ENTRIES,
     MAX_TOKEN_BYTES,
@@ -333,11 +331,14 @@ class ReferenceScanner(TokenScanner):
         self._grow(len(parts[-1]) + 1)
 
 
-class ReferenceParser:
-    """The previous `SitemapParser`: the same steps, parsed by expat with callbacks."""
+class ReferenceParser(SitemapParser):
+    """The previous `SitemapParser`: the same front end (gzip, steps, size and token limits),
+    each step parsed by expat with callbacks."""
 
     def __init__(self, *, max_entries: int = MAX_ENTRIES) -> None:
-        self._handler = ReferenceHandler(max_entries)
+        super().__init__(max_entries=max_entries)
+        self._scanner = ReferenceScanner(MAX_TOKEN_BYTES)
+        self._reference = ReferenceHandler(max_entries)
         self._expat = expat.ParserCreate(namespace_separator=_NS_SEP)
         self._expat.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self._expat.buffer_text = True
@@ -345,38 +346,9 @@ class ReferenceParser:
         self._expat.StartDoctypeDeclHandler = sitemap_parser._refuse_doctype
         self._expat.EntityDeclHandler = sitemap_parser._refuse_entity
         self._expat.ExternalEntityRefHandler = sitemap_parser._refuse_external
-        self._expat.StartElementHandler = self._handler.start
-        self._expat.EndElementHandler = self._handler.end
-        self._expat.CharacterDataHandler = self._handler.text
-        self._scanner = ReferenceScanner(MAX_TOKEN_BYTES)
-        self._head = b""
-        self._inflater: zlib._Decompress | None = None
-        self._started = False
-        self.xml_bytes = 0
-
-    def feed(self, data: bytes) -> Iterator[list[SitemapItem]]:
-        if not self._started:
-            self._head += data
-            if len(self._head) < len(GZIP_MAGIC):
-                return
-            data, self._head, self._started = self._head, b"", True
-            if data.startswith(GZIP_MAGIC):
-                self._inflater = zlib.decompressobj(wbits=31)
-        if self._inflater is None:
-            steps = sitemap_parser._slices(data)
-        else:
-            steps = sitemap_parser._inflate(self._inflater, data)
-        for xml in steps:
-            yield self._parse(xml, final=False)
-
-    def close(self) -> Iterator[list[SitemapItem]]:
-        if not self._started:
-            if not self._head:
-                raise MalformedSitemapError("malformed sitemap: the document is empty")
-            yield self._parse(self._head, final=False)
-        if self._inflater is not None and not self._inflater.eof:
-            raise MalformedSitemapError("malformed gzip data: the stream is truncated")
-        yield self._parse(b"", final=True)
+        self._expat.StartElementHandler = self._reference.start
+        self._expat.EndElementHandler = self._reference.end
+        self._expat.CharacterDataHandler = self._reference.text
 
     def _parse(self, xml: bytes, *, final: bool) -> list[SitemapItem]:
         if self.xml_bytes + len(xml) > MAX_UNCOMPRESSED_BYTES:
@@ -387,7 +359,7 @@ class ReferenceParser:
         self._scanner.scan(xml)
         self.xml_bytes += len(xml)
         sitemap_parser._feed(self._expat, xml, final=final)
-        items, self._handler.pending = self._handler.pending, []
+        items, self._reference.pending = self._reference.pending, []
         return items
 
 
