@@ -6,6 +6,7 @@ and whether other requests are served meanwhile, is the server's business.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from {{ cookiecutter.project_slug }}.main import create_app
+from {{ cookiecutter.project_slug }}.observability.process import GC_YOUNG_THRESHOLD
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import api_client
@@ -193,3 +195,16 @@ def test_lists_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert configured.cors_origins == ("https://a.example.com", "https://b.example.com")
     assert configured.trusted_hosts == ("api.example.com",)
     assert Settings(_env_file=None, environment="production").api_docs_served is False
+
+
+@pytest.mark.parametrize("young", [700, 50_000])
+def test_the_app_raises_the_collectors_young_threshold_never_lowers_it(
+    settings: Settings, young: int
+) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(young, 7, 9)
+        create_app(settings)
+        assert gc.get_threshold() == (max(young, GC_YOUNG_THRESHOLD), 7, 9)
+    finally:
+        gc.set_threshold(*before)
