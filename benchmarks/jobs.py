@@ -41,7 +41,7 @@ ALLOWLIST = "127.0.0.0/8"
 
 def _modules(package: str) -> dict[str, ModuleType]:
     names = ["settings", "db", "jobs.runner", "jobs.service", "sitemaps.tasks", "pages.tasks"]
-    names += ["sitemaps.service", "sitemaps.parser"]
+    names += ["sitemaps.service", "sitemaps.parser", "observability.process"]
     return {name: importlib.import_module(f"{package}.{name}") for name in names}
 
 
@@ -57,6 +57,7 @@ async def _service(m: dict[str, ModuleType], database_url: str) -> AsyncIterator
     settings = m["settings"].Settings(
         database_url=database_url, outbound_allowlist=ALLOWLIST, log_level="WARNING"
     )
+    m["observability.process"].setup_process(settings)  # as a worker process starts
     async with (
         m["db"].database_lifespan(settings),
         m["jobs.runner"].job_resources(settings) as resources,
