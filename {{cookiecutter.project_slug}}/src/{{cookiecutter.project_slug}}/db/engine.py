@@ -3,7 +3,8 @@
 - The pool (`db.pool.IdlePool`): SQLAlchemy's asyncio queue pool, except that connections stay
   open while they are needed and close after idling (the last returned is the next handed out).
 - `TransactionSettingsConnection`: asyncpg's connection class, able to send a transaction's
-  `SET LOCAL` in the same round trip as its `BEGIN` (the session factory's statement timeout).
+  `SET LOCAL` in the same round trip as its `BEGIN` (the session factory's statement timeout,
+  and `synchronous_commit = off` for `task_session(synchronous_commit=False)`).
 - The pre-ping (`DB_POOL_PRE_PING`) on checkout: a connection the server closed is replaced
   without a round trip; one idle for `PING_AFTER_IDLE` seconds or more is first asked
   `SELECT 1` as a simple query, one round trip. SQLAlchemy's own pre-ping opens and rolls back a
