@@ -138,3 +138,21 @@ async def test_a_cancelled_checkout_passes_its_connection_on(
     await second.close()
     assert closed == []
     assert other != one
+
+
+async def test_checkouts_that_time_out_leave_no_waiter_behind(
+    two: tuple[AsyncEngine, list[object]],
+) -> None:
+    """An exhausted pool whose checkouts keep timing out does not pile them up."""
+    engine, _ = two
+    (first, _), (second, _) = await _open(engine), await _open(engine)
+    try:
+        for _ in range(3):
+            with pytest.raises(PoolTimeoutError):
+                await engine.connect()
+        idle = engine.sync_engine.pool._pool  # type: ignore[attr-defined]
+        assert isinstance(idle, pool_module._IdleConnections)
+        assert len(idle._waiting) == 0
+    finally:
+        await first.close()
+        await second.close()

@@ -22,6 +22,7 @@ The pool still never holds more than `pool_size + max_overflow` connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 
@@ -103,6 +104,12 @@ class _IdleConnections(QueueCommon[ConnectionPoolEntry]):
         finally:
             if not waiter.done():
                 waiter.cancel()
+            if waiter.cancelled():
+                # Never handed a connection: off the queue now rather than at the next return,
+                # or an exhausted pool piles up its timed-out checkouts (a return may have
+                # skipped it already).
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(waiter)
 
     def stale(self, keep: int, idle_since: float) -> list[ConnectionPoolEntry]:
         """Remove and return the idle connections returned before `idle_since`, keeping `keep`."""
