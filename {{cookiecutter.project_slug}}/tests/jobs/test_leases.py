@@ -14,11 +14,13 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.db import SessionFactory, task_session
 from {{ cookiecutter.project_slug }}.db.engine import build_engine
+from {{ cookiecutter.project_slug }}.db.session import bind_sessions
 from {{ cookiecutter.project_slug }}.jobs import service
 from {{ cookiecutter.project_slug }}.jobs.models import Job, JobStatus
 from {{ cookiecutter.project_slug }}.jobs.queue import SUBMIT_LEASE_SECONDS
@@ -32,7 +34,7 @@ from {{ cookiecutter.project_slug }}.jobs.runner import (
     recover_once,
     run_job,
 )
-from {{ cookiecutter.project_slug }}.jobs.service import Attempt
+from {{ cookiecutter.project_slug }}.jobs.service import Attempt, Claim
 from {{ cookiecutter.project_slug }}.profiles.models import Profile
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -124,6 +126,38 @@ async def test_a_live_lease_is_never_taken_over(
         "busy-process",
         1,
     )
+
+
+@pytest.mark.parametrize("left_by_a_dead_process", [False, True])
+async def test_processes_claiming_one_job_at_once_start_one_attempt(
+    engine: AsyncEngine, left_by_a_dead_process: bool
+) -> None:
+    # Each claimer has a connection of its own (the `sessions` fixture would share one), so
+    # the claims really race in the database; the job is committed and deleted afterwards.
+    with bind_sessions(engine):
+        job_id = await new_job("resumes")
+        try:
+            if left_by_a_dead_process:  # several recoverers take it over at the same moment
+                await claim_as(job_id)
+                await expire(job_id)
+
+            async def claim(owner: str) -> Claim:
+                async with task_session() as session:
+                    claim, _ = await service.claim_job(
+                        session, job_id=job_id, owner=owner, lease_seconds=60, max_attempts=3
+                    )
+                return claim
+
+            claims = await asyncio.gather(*(claim(f"process-{number}") for number in range(6)))
+
+            assert sorted(claim.value for claim in claims) == ["claimed"] + ["held"] * 5
+            async with task_session() as session:
+                job = await service.get_job(session, job_id=job_id)
+            assert job.attempts == (2 if left_by_a_dead_process else 1)
+            assert job.lease_owner == f"process-{claims.index(Claim.CLAIMED)}"
+        finally:
+            async with task_session() as session:
+                await session.execute(delete(Job).where(Job.id == job_id))
 
 
 async def test_a_zombie_attempt_cannot_write_after_a_takeover(

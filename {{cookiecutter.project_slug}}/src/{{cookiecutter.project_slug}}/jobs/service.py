@@ -17,11 +17,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from {{ cookiecutter.project_slug }}.errors import ConflictError, NotFoundError
 from {{ cookiecutter.project_slug }}.jobs.models import FINISHED, Job, JobStatus
 
 MAX_ERROR_LENGTH = 2000
+UNSYNCED = {"synchronize_session": False}
+"""Execution options of the updates a running job makes: each runs in a short transaction of
+its own, with no job loaded to keep in step, and SQLAlchemy's default (`auto`) compiles the
+statement's condition into a Python evaluator on every execution: 0.6 of the 2.1 ms of CPU a
+progress update took."""
 STALE_FACTOR = 10
 """A pending job handed to a durable broker is re-sent when unclaimed for this many leases."""
 
@@ -145,11 +151,22 @@ async def claim_job(
 ) -> tuple[Claim, Job | None]:
     """Take a pending job, or a running one whose owner's lease expired, for a new attempt.
 
-    The row is locked while deciding, so two processes never claim the same attempt. A job
-    that has used up its attempts is failed here, and one whose cancel was requested is
-    cancelled, instead of being run again.
+    The usual case, a job that can run, is one `UPDATE ... RETURNING` whose condition is every
+    rule below (PostgreSQL re-checks it on the newest row version when another transaction
+    changed the row meanwhile, so two processes never claim the same attempt). Otherwise the
+    row is locked while deciding why not: a job that has used up its attempts is failed here,
+    and one whose cancel was requested is cancelled, instead of being run again.
     """
     expired = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < func.now())
+    claimable = and_(
+        Job.id == job_id,
+        or_(Job.status == JobStatus.PENDING, and_(Job.status == JobStatus.RUNNING, expired)),
+        Job.cancel_requested_at.is_(None),
+        Job.attempts < max_attempts,
+    )
+    claimed = await session.scalar(_start_attempt(claimable, owner, lease_seconds))
+    if claimed is not None:
+        return Claim.CLAIMED, claimed
     row = (
         await session.execute(
             select(Job, expired.label("expired"))
@@ -171,9 +188,17 @@ async def claim_job(
     if job.attempts >= max_attempts:
         await _end(session, job.id, JobStatus.FAILED, interrupted_message(job.attempts))
         return Claim.EXHAUSTED, job
-    claimed = await session.scalar(
+    claimed = await session.scalar(_start_attempt(Job.id == job_id, owner, lease_seconds))
+    return Claim.CLAIMED, claimed
+
+
+def _start_attempt(
+    where: ColumnElement[bool], owner: str, lease_seconds: float
+) -> ReturningUpdate[Job]:
+    """Start a new attempt of the job `where` selects, held by `owner`; returns the job."""
+    return (
         update(Job)
-        .where(Job.id == job_id)
+        .where(where)
         .values(
             status=JobStatus.RUNNING,
             attempts=Job.attempts + 1,
@@ -182,9 +207,8 @@ async def claim_job(
             started_at=func.coalesce(Job.started_at, func.now()),
         )
         .returning(Job)
-        .execution_options(populate_existing=True)
+        .execution_options(populate_existing=True, **UNSYNCED)
     )
-    return Claim.CLAIMED, claimed
 
 
 async def _end(session: AsyncSession, job_id: uuid.UUID, status: JobStatus, error: str) -> None:
@@ -223,7 +247,11 @@ async def report_progress(
         values["checkpoint"] = dict(checkpoint)
     row = (
         await session.execute(
-            update(Job).where(_fenced(attempt)).values(**values).returning(Job.cancel_requested_at)
+            update(Job)
+            .where(_fenced(attempt))
+            .values(**values)
+            .returning(Job.cancel_requested_at)
+            .execution_options(**UNSYNCED)
         )
     ).one_or_none()
     if row is None:
@@ -252,6 +280,7 @@ async def finish_attempt(
             lease_expires_at=None,
         )
         .returning(Job.id)
+        .execution_options(**UNSYNCED)
     )
     return finished is not None
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, func, select
+from sqlalchemy import String, Table, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,10 +79,16 @@ def upsert_statement(columns: tuple[str, ...]) -> Insert:
     """The insert of page rows that replaces `columns` of a row stored before, built once per
     column set: building it anew (the `excluded` columns and their proxies) took about 1 ms of
     CPU per write, more than half of the insert's client time (SQLAlchemy caches the compiled
-    form, not the statement)."""
-    statement = insert(Page)
+    form, not the statement).
+
+    It inserts into the table, not the mapped class: given a list of rows, `insert(Page)` takes
+    the ORM's bulk path, whose per-row bookkeeping made a 100-page write cost 2.9 ms of CPU
+    against 1.9 ms this way (its transaction included), for the same statement and rows.
+    """
+    table = cast(Table, Page.__table__)  # declared as the wider FromClause
+    statement = insert(table)
     return statement.on_conflict_do_update(
-        index_elements=[Page.job_id, Page.url],
+        index_elements=[table.c.job_id, table.c.url],
         set_={**{key: statement.excluded[key] for key in columns}, "updated_at": func.now()},
     )
 

@@ -79,7 +79,7 @@ class _Limits:
 async def scrape_batch(context: JobContext) -> dict[str, Any]:
     """Fetch every URL of the batch and store what each gave."""
     settings = context.resources.settings
-    urls: list[str] = list(context.params["urls"])
+    urls: list[str] = list(dict.fromkeys(context.params["urls"]))  # one row per URL
     skipped = [(url, reason) for url in urls if (reason := service.unstorable_url(url))]
     storable = [url for url in urls if not service.unstorable_url(url)]
     already: set[str] = set()
@@ -100,6 +100,7 @@ async def scrape_batch(context: JobContext) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     written_at = loop.time()
     counts: tuple[int, int] | None = None
+    wrote = wrote_failed = 0  # rows this attempt wrote, and how many of them are failures
     try:
         for finished in asyncio.as_completed(scrapes):
             pending.append(await finished)
@@ -107,6 +108,8 @@ async def scrape_batch(context: JobContext) -> dict[str, Any]:
             due = len(pending) >= WRITE_EVERY or loop.time() - written_at >= WRITE_SECONDS
             if due or done == len(urls):
                 counts = await _write(context, pending, done=done, total=len(urls))
+                wrote += len(pending)
+                wrote_failed += sum(page["error"] is not None for page in pending)
                 pending = []
                 written_at = loop.time()
         if not scrapes:  # nothing left to fetch (all stored by an earlier attempt, or skipped)
@@ -114,7 +117,9 @@ async def scrape_batch(context: JobContext) -> dict[str, Any]:
     finally:
         for scrape in scrapes:
             scrape.cancel()
-    if counts is None:  # the last write counts the rows; count them here if it did not
+    if context.attempt == 1:  # every row of the batch is one this attempt wrote
+        counts = (wrote, wrote_failed)
+    elif counts is None:  # the last write counts the rows; count them here if it did not
         async with task_session() as session:
             counts = await service.count_pages(session, job_id=context.job_id)
     stored, failed = counts
@@ -134,12 +139,13 @@ def _shown(url: str) -> str:
 async def _write(
     context: JobContext, pages: Iterable[dict[str, Any]], *, done: int, total: int
 ) -> tuple[int, int] | None:
-    """Store pages and progress in one transaction; the last write (`done == total`) also
-    counts the batch's rows, stored and failed, in it (one transaction less per batch)."""
+    """Store pages and progress in one transaction. The last write of a retried batch
+    (`done == total`) also counts the batch's rows, stored and failed, in it, earlier attempts'
+    included (one transaction less); a first attempt counts the rows it wrote itself."""
     async with task_session() as session:
         await service.store_pages(session, job_id=context.job_id, pages=list(pages))
         await context.progress(session, done=done, total=total)
-        if done == total:
+        if done == total and context.attempt > 1:
             return await service.count_pages(session, job_id=context.job_id)
     return None
 
