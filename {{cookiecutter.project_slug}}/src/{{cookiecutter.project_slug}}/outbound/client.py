@@ -37,6 +37,7 @@ from {{ cookiecutter.project_slug }}.outbound.guard import (
     check_url,
     resolve_checked,
 )
+from {{ cookiecutter.project_slug }}.outbound.network import PoolTransport
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -245,7 +246,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, allowlist: Allowlist, *, inner: TransportFactory | None = None) -> None:
         self._allowlist = allowlist
-        self._inner = inner or httpx.AsyncHTTPTransport
+        self._inner = inner or PoolTransport
         self._plain = self._inner()
         self._tls: OrderedDict[str, httpx.AsyncBaseTransport] = OrderedDict()
 
