@@ -2,6 +2,12 @@
 
 Elements are looked up by tag name (`tags`), not with CSS selectors: compiling a selector cost
 more than the rest of a usual head's extraction.
+
+On a usual head (1.8 kB: a title, 4 metas, a canonical and 12 stylesheet links, scripts) parsing
+is half of the CPU, lexbor's per-document set-up alone a quarter. Reading attributes only where
+needed and the charset regex only without a usable header took the 100 bench heads from 369,000
+to 358,000 instructions a page (valgrind); resolving the canonical URL (`urljoin`, `urlsplit`:
+about 10 µs a page) is left plain: the faster ways lean on urllib's internal parse cache.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MAX_TITLE = 300
@@ -71,10 +77,12 @@ def _is_html(body: bytes, content_type: str | None) -> bool:
 
 def _decode(body: bytes, content_type: str | None) -> str:
     """Decode with the charset of the content type or a `<meta charset>`, else UTF-8."""
-    for candidate in (_header_charset(content_type), _meta_charset(body)):
-        if candidate and _known_codec(candidate):
-            return body.decode(candidate, errors="replace")
-    return body.decode("utf-8", errors="replace")
+    charset = _header_charset(content_type)
+    if not (charset and _known_codec(charset)):
+        charset = _meta_charset(body)  # searched only when needed: 0.6 µs a page
+        if not (charset and _known_codec(charset)):
+            charset = "utf-8"
+    return body.decode(charset, errors="replace")
 
 
 def _header_charset(content_type: str | None) -> str | None:
@@ -124,22 +132,28 @@ def _meta_content(tree: LexborHTMLParser, *names: str, limit: int = MAX_DESCRIPT
 
 
 def _canonical(tree: LexborHTMLParser, base_url: str) -> str | None:
-    """The `<link rel=canonical>` href, resolved against `<base href>` and `base_url`."""
-    base = _document_base(tree, base_url)
+    """The `<link rel=canonical>` href, resolved against `<base href>` and `base_url`.
+
+    A link's attributes are read one by one (`attrs`), not as a dict (`attributes`): most links
+    are stylesheets, and building their dicts cost ~0.05 µs a link more.
+    """
     for node in tree.tags("link"):
-        attributes = node.attributes
-        if "canonical" in (attributes.get("rel") or "").lower().split():
-            href = (attributes.get("href") or "").strip()
+        attrs = node.attrs
+        if "canonical" in (attrs.get("rel") or "").lower().split():
+            href = (attrs.get("href") or "").strip()
             if href:
-                return _absolute_http(base, href)
+                return _absolute_http(_document_base(tree, base_url), href)
     return None
 
 
 def _document_base(tree: LexborHTMLParser, base_url: str) -> str:
     """`base_url`, or the page's `<base href>` resolved against it."""
-    node = next((node for node in tree.tags("base") if "href" in node.attributes), None)
-    href = (_attr(node, "href") or "").strip() if node else ""
-    return (_absolute_http(base_url, href) or base_url) if href else base_url
+    for node in tree.tags("base"):
+        attributes = node.attributes
+        if "href" in attributes:
+            href = (attributes["href"] or "").strip()
+            return (_absolute_http(base_url, href) or base_url) if href else base_url
+    return base_url
 
 
 def _absolute_http(base: str, href: str) -> str | None:
@@ -152,8 +166,3 @@ def _absolute_http(base: str, href: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL:
         return None
     return url
-
-
-def _attr(node: LexborNode, name: str) -> str | None:
-    """An attribute's value (None when absent or valueless)."""
-    return node.attributes.get(name)
