@@ -9,12 +9,12 @@ body's size and spend at most `config.total_timeout` seconds waiting on the netw
 from __future__ import annotations
 
 import asyncio
-import time
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import httpx
 
@@ -105,26 +105,40 @@ class FetchResult(ResponseHead):
 
 
 class _Budget:
-    """The seconds a fetch may still spend waiting on the network, across hops and body reads."""
+    """The seconds a fetch may still spend waiting on the network, across hops and body reads.
+
+    Each wait runs inside it: `async with budget:` raises `FetchTimeoutError` when it runs out.
+    It is entered for each hop's headers and each body chunk, so it is a plain class with an
+    `asyncio.timeout_at` per wait: 4.6 µs a wait against 6.6 µs for an `asynccontextmanager`.
+    """
+
+    _timeout: asyncio.Timeout  # the current wait's
 
     def __init__(self, seconds: float, url: str) -> None:
         self.seconds = seconds
         self.left = seconds
         self.url = url
+        self._loop = asyncio.get_running_loop()
+        self._started = 0.0
 
-    @asynccontextmanager
-    async def waiting(self) -> AsyncIterator[None]:
-        """Wait on the network inside the budget; `FetchTimeoutError` when it runs out."""
+    async def __aenter__(self) -> None:
         if self.left <= 0:
             raise self._spent()
-        started = time.monotonic()
+        self._started = self._loop.time()
+        self._timeout = asyncio.timeout_at(self._started + self.left)
+        await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.left -= self._loop.time() - self._started
         try:
-            async with asyncio.timeout(self.left):
-                yield
-        except TimeoutError as exc:
-            raise self._spent() from exc
-        finally:
-            self.left -= time.monotonic() - started
+            await self._timeout.__aexit__(exc_type, exc, traceback)
+        except TimeoutError as error:
+            raise self._spent() from error
 
     def _spent(self) -> FetchTimeoutError:
         return FetchTimeoutError(f"timeout: {self.url} took longer than {self.seconds}s")
@@ -162,11 +176,21 @@ class FetchStream(ResponseHead):
                     yield chunk
 
     async def read(self, *, truncate: bool = False) -> bytes:
-        """The whole body (see `iter_bytes` for the limits)."""
-        body = bytearray()
+        """The whole body (see `iter_bytes` for the limits).
+
+        A body that arrives in one chunk (a page of some 30 KB on a fast network) is that chunk:
+        copying it into a buffer and out again cost 25 µs a page. Later chunks go to a buffer,
+        not a list, so a server sending tiny chunks cannot make each byte cost an object.
+        """
+        first, rest = None, bytearray()
         async for chunk in self.iter_bytes(truncate=truncate):
-            body += chunk
-        return bytes(body)
+            if first is None:
+                first = chunk
+            else:
+                rest += chunk
+        if first is None:
+            return b""
+        return first + rest if rest else first
 
     async def _raw(self) -> AsyncGenerator[bytes]:
         """The body's bytes as received, each read inside the time budget."""
@@ -178,7 +202,7 @@ class FetchStream(ResponseHead):
         try:
             while True:
                 try:
-                    async with self._budget.waiting():
+                    async with self._budget:
                         chunk = await anext(chunks)
                 except StopAsyncIteration:
                     return
@@ -410,7 +434,7 @@ async def _send(
     """One GET without redirects, up to the response's headers; httpx errors become ours."""
     request = client.build_request("GET", url, headers={"Accept": accept} if accept else {})
     try:
-        async with budget.waiting():
+        async with budget:
             return await client.send(request, stream=True)
     except httpx.TimeoutException as exc:
         raise FetchTimeoutError(f"timeout: {url.host} did not answer in time") from exc

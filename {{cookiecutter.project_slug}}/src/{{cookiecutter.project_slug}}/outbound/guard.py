@@ -12,7 +12,7 @@ import functools
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -40,6 +40,9 @@ class Allowlist:
 
     hosts: frozenset[str] = frozenset()
     networks: tuple[IPNetwork, ...] = ()
+    _refusals: dict[IPAddress, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, text: str) -> Allowlist:
@@ -66,6 +69,25 @@ class Allowlist:
             for address in candidates
             if address.version == network.version
         )
+
+    def refusal(self, ip: IPAddress) -> str | None:
+        """Why `ip` may not be reached (`blocked_reason`), or None: public or in a network here.
+
+        Kept per address, for the first `_REFUSALS_CACHED` addresses: the answer for an address
+        never changes, and a request asks it two or three times (the URL checks of the fetch and
+        of the transport, then resolution), 2.4 µs (allowlisted) to 5 µs (public) each.
+        """
+        try:
+            return self._refusals[ip]
+        except KeyError:
+            pass
+        reason = None if self.allows_ip(ip) else blocked_reason(ip)
+        if len(self._refusals) < _REFUSALS_CACHED:
+            self._refusals[ip] = reason
+        return reason
+
+
+_REFUSALS_CACHED = 4096  # addresses whose answer an allowlist keeps (0.6 MB of IPv6 at most)
 
 
 def normalize_host(host: str) -> str:
@@ -139,9 +161,7 @@ _cached_literal_ip = functools.lru_cache(maxsize=256)(_parse_literal_ip)
 
 def _check_ip(host: str, ip: IPAddress, allowlist: Allowlist) -> None:
     """Raise `BlockedURLError` if `ip` is internal and not allowlisted."""
-    if allowlist.allows_ip(ip):
-        return
-    reason = blocked_reason(ip)
+    reason = allowlist.refusal(ip)
     if reason is not None:
         shown = host if host == str(ip) else f"{host} ({ip})"
         raise BlockedURLError(f"blocked address: {shown} is a {reason} address")

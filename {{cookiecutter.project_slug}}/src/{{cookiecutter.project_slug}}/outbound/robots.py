@@ -126,12 +126,15 @@ class RobotsPolicy:
     async def allowed(self, url: str, *, parsed: httpx.URL | None = None) -> bool:
         """Whether robots.txt of the URL's origin lets the user agent fetch `url`.
 
-        `parsed` is `httpx.URL(url)` when the caller has it already (it spares a parse).
+        `parsed` is `httpx.URL(url)` when the caller has it already (it spares a parse). Asked
+        for every page: rules this policy holds already are taken without a coroutine.
         """
         origin = _origin(url if parsed is None else parsed)
         if origin is None:
             return False
-        rules = await self._rules_for(origin)
+        rules = self._rules.get(origin)
+        if rules is None:
+            rules = await self._rules_for(origin)
         return rules.can_fetch(url, self._user_agent)
 
     async def crawl_delay(self, url: str) -> float | None:
@@ -193,7 +196,7 @@ def _rules_from(result: FetchResult) -> tuple[Protego, int | None]:
 def _origin(url: str | httpx.URL) -> str | None:
     """`scheme://host[:port]` of an http(s) URL, or None for anything else."""
     try:
-        parsed = httpx.URL(url)
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except httpx.InvalidURL:
         return None
     if parsed.scheme not in ("http", "https") or not parsed.host:

@@ -1,0 +1,45 @@
+"""The time budget of a fetch: only the waits on the network count, and it runs out once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from {{ cookiecutter.project_slug }}.outbound.client import _Budget
+from {{ cookiecutter.project_slug }}.outbound.errors import FetchTimeoutError
+
+
+async def test_only_the_waits_count_and_a_spent_budget_refuses_the_next_wait() -> None:
+    budget = _Budget(0.5, "http://example.test/")
+    for _ in range(2):
+        async with budget:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the caller's own work between waits
+    assert 0 < budget.left <= 0.4
+    with pytest.raises(FetchTimeoutError) as caught:
+        async with budget:
+            await asyncio.sleep(5)
+    assert caught.value.reason == "timeout: http://example.test/ took longer than 0.5s"
+    assert budget.left <= 0
+    with pytest.raises(FetchTimeoutError):
+        async with budget:
+            pytest.fail("a spent budget let a wait begin")
+
+
+async def test_other_errors_and_cancellation_pass_through() -> None:
+    budget = _Budget(5.0, "http://example.test/")
+    with pytest.raises(ValueError, match="broken"):
+        async with budget:
+            raise ValueError("broken")
+
+    async def wait() -> None:
+        async with budget:
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(wait())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert 4 < budget.left < 5
