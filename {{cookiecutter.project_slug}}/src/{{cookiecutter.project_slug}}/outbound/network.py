@@ -36,24 +36,16 @@ READ_LIMIT = 64 * 1024
 most this much per read)."""
 
 
-def _readable(sock: socket.socket | None) -> bool:
-    """Whether the socket has data or an end of stream waiting (or is closed)."""
-    if sock is None or sock.fileno() == -1:
-        return True
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    readable, _, _ = select.select([sock], [], [], 0)  # Windows
-    return bool(readable)
-
-
 class AsyncioStream(httpcore.AsyncNetworkStream):
     """One connection: asyncio's stream reader and writer behind httpcore's stream interface."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self._socket: socket.socket = writer.get_extra_info("socket")
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        if self._poll is not None:  # registered once: asked 6 to 7 times a request
+            self._poll.register(self._socket, select.POLLIN)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to `max_bytes` as they arrive; `b""` at the end of the stream."""
@@ -71,6 +63,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             return
         try:
             self._writer.write(buffer)
+            transport = self._writer.transport
+            if not transport.get_write_buffer_size() and not transport.is_closing():
+                return  # all of it went to the socket: nothing to wait for (a request, as a rule)
             async with asyncio.timeout(timeout):
                 await self._writer.drain()
         except TimeoutError as exc:
@@ -104,7 +99,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         """What httpcore asks of a connection: its TLS object, addresses, socket, and whether
         an idle connection has something to read (its server closed it, as a rule)."""
         if info == "is_readable":
-            return self._reader.at_eof() or _readable(self._writer.get_extra_info("socket"))
+            return self._writer.transport.is_closing() or self._reader.at_eof() or self._waiting()
         if info == "ssl_object":
             return self._writer.get_extra_info("ssl_object")
         if info == "client_addr":
@@ -112,8 +107,15 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if info == "server_addr":
             return self._writer.get_extra_info("peername")
         if info == "socket":
-            return self._writer.get_extra_info("socket")
+            return self._socket
         return None
+
+    def _waiting(self) -> bool:
+        """Whether data or an end of stream waits in the socket, not yet read by the loop."""
+        if self._poll is not None:
+            return bool(self._poll.poll(0))
+        readable, _, _ = select.select([self._socket], [], [], 0)  # Windows
+        return bool(readable)
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
