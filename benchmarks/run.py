@@ -384,7 +384,7 @@ def bench_sitemap(ctx: Context, site: Path, port: int) -> Figures:
 
 def bench_pages(ctx: Context, site: Path, port: int) -> Figures:
     """A page-scraper batch vs a plain client fetching the same pages at the same concurrency."""
-    count, rounds = (8, 1) if ctx.quick else (100, 7)
+    count, rounds = (8, 1) if ctx.quick else (100, 25)
     names = content.write_pages(site, count=count)
     urls = [
         f"http://{PAGE_HOSTS[i % len(PAGE_HOSTS)]}:{port}/{name}" for i, name in enumerate(names)

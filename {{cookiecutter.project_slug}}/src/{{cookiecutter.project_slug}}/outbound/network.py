@@ -6,7 +6,7 @@ idle connection was closed by its server (6 to 7 times a request with a few idle
 anyio builds a dict of socket attributes, a `getpeername` system call included: 6.2 µs against
 0.8 µs for the check itself. On asyncio's streams, with asyncio's timeouts, the same HTTP/1.1
 pool (httpcore: parsing, keep-alive, limits, TLS by `ssl`) fetched 100 pages of 33 KB from a
-local server at concurrency 8 for 264 million instructions against 307 million (valgrind; in
+local server at concurrency 8 for 257 million instructions against 307 million (valgrind; in
 CPU time 0 to 18 % less over alternating rounds, as the shared machine's load moved): the page
 batch spends most of its CPU in its HTTP client.
 
