@@ -143,29 +143,21 @@ async def test_a_certificate_of_another_authority_is_refused() -> None:
             )
 
 
-async def test_kept_alive_connections_are_reused() -> None:
+@pytest.mark.parametrize(("handler", "connections"), [(keep_alive, 1), (one_per_connection, 3)])
+async def test_a_connection_is_reused_until_its_server_closes_it(
+    handler: Handler, connections: int
+) -> None:
     async with (
-        serving(keep_alive) as server,
-        httpx.AsyncClient(transport=PoolTransport()) as client,
-    ):
-        for _ in range(5):
-            response = await client.get(f"http://127.0.0.1:{server.port}/")
-            assert response.text == "ok"
-            # httpx's transport sends through the replaced pool (`PoolTransport._pool`).
-            assert isinstance(response.extensions["network_stream"], AsyncioStream)
-        assert server.connections == 1
-
-
-async def test_a_connection_its_server_closed_while_idle_is_not_reused() -> None:
-    async with (
-        serving(one_per_connection) as server,
+        serving(handler) as server,
         httpx.AsyncClient(transport=PoolTransport()) as client,
     ):
         for _ in range(3):
             response = await client.get(f"http://127.0.0.1:{server.port}/")
             assert response.text == "ok"
-            await asyncio.sleep(0.05)  # the server closes it meanwhile
-        assert server.connections == 3
+            # httpx's transport sends through the replaced pool (`PoolTransport._pool`).
+            assert isinstance(response.extensions["network_stream"], AsyncioStream)
+            await asyncio.sleep(0.05)  # `one_per_connection` closes it meanwhile
+        assert server.connections == connections
 
 
 async def test_refusals_and_timeouts_are_httpx_errors() -> None:
