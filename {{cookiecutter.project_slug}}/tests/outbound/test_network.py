@@ -117,30 +117,27 @@ async def test_https_is_checked_against_the_pinned_host_name() -> None:
         assert server.names == [SITE]
         assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
 
-    # Another name on the same address: a pool of its own, as `GuardedTransport` keeps one per
-    # host name (a pool reuses a connection by address, whatever name it was opened for).
+
+@pytest.mark.parametrize(
+    ("certifier", "name"),
+    [
+        # Another name on the same address (`GuardedTransport` keeps a pool per host name: a
+        # pool reuses a connection by address, whatever name it was opened for).
+        ("outbound tests CA", "another.test"),
+        ("another CA", SITE),  # the right name, signed by an authority the client does not trust
+    ],
+)
+async def test_a_certificate_for_another_name_or_by_another_authority_is_refused(
+    certifier: str, name: str
+) -> None:
+    authority = Authority.create("outbound tests CA")
+    signer = authority if certifier == "outbound tests CA" else Authority.create(certifier)
     async with (
-        serving(keep_alive, server_tls(authority, SITE)) as server,
+        serving(keep_alive, server_tls(signer, SITE)) as server,
         httpx.AsyncClient(transport=PoolTransport(ssl_context=client_tls(authority))) as client,
     ):
         with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
-            await client.get(
-                f"https://127.0.0.1:{server.port}/",
-                extensions={"sni_hostname": "another.test"},
-            )
-
-
-async def test_a_certificate_of_another_authority_is_refused() -> None:
-    authority, stranger = Authority.create("outbound tests CA"), Authority.create("another CA")
-    async with (
-        serving(keep_alive, server_tls(stranger, SITE)) as server,
-        httpx.AsyncClient(transport=PoolTransport(ssl_context=client_tls(authority))) as client,
-    ):
-        with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
-            await client.get(
-                f"https://127.0.0.1:{server.port}/",
-                extensions={"sni_hostname": SITE},
-            )
+            await client.get(f"https://127.0.0.1:{server.port}/", extensions={"sni_hostname": name})
 
 
 @pytest.mark.parametrize(("handler", "connections"), [(keep_alive, 1), (one_per_connection, 3)])
