@@ -58,12 +58,12 @@ async def test_each_request_is_counted_under_its_labels() -> None:
 async def test_past_the_kept_series_requests_are_still_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(metrics, "_CLIENT_SERIES_CACHED", 0)
-    monkeypatch.setattr(metrics, "_client_series_cache", {})
+    monkeypatch.setattr(metrics, "SERIES_CACHED", 0)
+    monkeypatch.setattr(metrics, "_client_series", metrics._Series(metrics.HTTP_CLIENT_DURATION))
     before = count("GET", "419", "")
     async with httpx.AsyncClient(transport=MeteredTransport(Answering(419))) as client:
         for _ in range(2):
             await client.get("http://up.test/")
     assert count("GET", "419", "") == before + 2
-    assert metrics._client_series_cache == {}
+    assert metrics._client_series._kept == {}
 {%- endif %}

@@ -164,3 +164,7 @@ async def test_refusals_and_timeouts_are_httpx_errors() -> None:
         async with serving(silent) as server:
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(f"http://127.0.0.1:{server.port}/")
+        # A server that accepts the connection and never answers the TLS handshake.
+        async with serving(silent) as server:
+            with pytest.raises(httpx.ConnectTimeout):
+                await client.get(f"https://127.0.0.1:{server.port}/")

@@ -101,25 +101,35 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"
 
 
-_REQUEST_SERIES_CACHED = 4096
-"""Request series kept at hand: methods, route templates and status codes are few in practice,
-and `method_label` bounds the one a client chooses."""
-_request_series: dict[tuple[str, str, int], Histogram] = {}
+class _Series:
+    """The series of one histogram by label values, each looked up once and kept.
+
+    `labels` validates and locks on every call (about 2 µs); a kept series costs one `observe`.
+    At most `SERIES_CACHED` are kept: the labels of served and outbound requests are few in
+    practice (`method_label` bounds the one a client chooses), and past that bound a series is
+    still counted, only looked up each time.
+    """
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._histogram = histogram
+        self._kept: dict[tuple[str, ...], Histogram] = {}
+
+    def __call__(self, *labels: str) -> Histogram:
+        series = self._kept.get(labels)
+        if series is None:
+            series = self._histogram.labels(*labels)
+            if len(self._kept) < SERIES_CACHED:
+                self._kept[labels] = series
+        return series
+
+
+SERIES_CACHED = 4096
+_request_series = _Series(HTTP_SERVER_DURATION)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """Count one served HTTP request.
-
-    Each series is looked up once (`labels` validates and locks) and kept: a request then costs
-    one `observe`.
-    """
-    key = (method_label(method), route, status)
-    series = _request_series.get(key)
-    if series is None:
-        series = HTTP_SERVER_DURATION.labels(key[0], route, str(status))
-        if len(_request_series) < _REQUEST_SERIES_CACHED:
-            _request_series[key] = series
-    series.observe(seconds)
+    """Count one served HTTP request."""
+    _request_series(method_label(method), route, str(status)).observe(seconds)
 
 
 def observe_job(kind: str, status: str, seconds: float, attempts: int) -> None:
@@ -182,25 +192,7 @@ def observe_pool(engine: AsyncEngine) -> None:
 {%- if cookiecutter.include_sitemaps or cookiecutter.include_places or cookiecutter.include_pages %}
 
 
-_CLIENT_SERIES_CACHED = 4096
-"""Outbound series kept at hand: `method_label` bounds the methods, a status code has three
-digits and error types are the exception classes of httpx and the guard."""
-_client_series_cache: dict[tuple[str, str, str], Histogram] = {}
-
-
-def _client_series(method: str, status: str, error: str) -> Histogram:
-    """The `HTTP_CLIENT_DURATION` series of one outbound request.
-
-    Looked up once (`labels` validates and locks: 2 µs a request) and kept, like the series of
-    served requests.
-    """
-    key = (method_label(method), status, error)
-    series = _client_series_cache.get(key)
-    if series is None:
-        series = HTTP_CLIENT_DURATION.labels(*key)
-        if len(_client_series_cache) < _CLIENT_SERIES_CACHED:
-            _client_series_cache[key] = series
-    return series
+_client_series = _Series(HTTP_CLIENT_DURATION)
 
 
 class MeteredTransport(httpx.AsyncBaseTransport):
@@ -216,10 +208,10 @@ class MeteredTransport(httpx.AsyncBaseTransport):
             response = await self._inner.handle_async_request(request)
         except Exception as exc:
             elapsed = time.perf_counter() - started
-            _client_series(request.method, "", type(exc).__name__).observe(elapsed)
+            _client_series(method_label(request.method), "", type(exc).__name__).observe(elapsed)
             raise
         elapsed = time.perf_counter() - started
-        _client_series(request.method, str(response.status_code), "").observe(elapsed)
+        _client_series(method_label(request.method), str(response.status_code), "").observe(elapsed)
         return response
 
     async def aclose(self) -> None:
