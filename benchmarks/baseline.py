@@ -7,8 +7,10 @@
 - `idiomatic_app`: what the popular FastAPI + SQLAlchemy async templates do, written here from
   that description: an `async_sessionmaker`, a yield dependency with FastAPI's default (request)
   scope that commits after the handler, `session.get`, a pydantic `response_model`; the engine
-  with the template's pooler-safe driver settings (both statement caches off) and the same pool
-  settings (`pool_pre_ping` on). `idiomatic_cached_app`: the same with the driver's default
+  with the template's own pooler-safe statement settings (`Settings.get_db_connect_args`:
+  asyncpg's statement cache off, SQLAlchemy's kept) and the same pool settings (`pool_pre_ping`
+  on). `idiomatic_caches_off_app`: the same with both statement caches off, the usual advice
+  for transaction-mode poolers. `idiomatic_cached_app`: the same with the driver's default
   statement caches (what those templates ship; unsafe behind a transaction-mode pooler).
 
 All answer the same JSON as the generated app and take the same environment (`DATABASE_URL`,
@@ -160,11 +162,23 @@ class IdiomaticProfileRead(BaseModel):
     updated_at: dt.datetime
 
 
-def _idiomatic(*, statement_caches: bool) -> FastAPI:
+STATEMENT_ARGS = ("statement_cache_size", "prepared_statement_cache_size")
+"""The driver settings of statement caching (asyncpg's and SQLAlchemy's)."""
+
+
+def _idiomatic(statements: str) -> FastAPI:
+    """The idiomatic pattern; `statements`: "template" (the template's statement settings),
+    "off" (both caches off) or "driver" (the driver's defaults)."""
     package = os.environ["BENCH_PACKAGE"]
     settings = importlib.import_module(f"{package}.settings").Settings()
-    # Pooler-safe driver settings as the template sets them, or the driver's defaults.
-    caches_off = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    template = {
+        key: value for key, value in settings.get_db_connect_args().items() if key in STATEMENT_ARGS
+    }
+    connect_args = {
+        "template": template,
+        "off": dict.fromkeys(STATEMENT_ARGS, 0),
+        "driver": {},
+    }[statements]
     engine = create_async_engine(
         settings.get_db_url(),
         pool_size=settings.db_pool_size,
@@ -172,7 +186,7 @@ def _idiomatic(*, statement_caches: bool) -> FastAPI:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
-        connect_args={} if statement_caches else caches_off,
+        connect_args=connect_args,
     )
     session_factory = async_sessionmaker(engine, expire_on_commit=False)
 
@@ -202,10 +216,15 @@ def _idiomatic(*, statement_caches: bool) -> FastAPI:
 
 
 def idiomatic_app() -> FastAPI:
-    """The popular templates' pattern with the template's pooler-safe driver settings."""
-    return _idiomatic(statement_caches=False)
+    """The popular templates' pattern with the template's pooler-safe statement settings."""
+    return _idiomatic("template")
+
+
+def idiomatic_caches_off_app() -> FastAPI:
+    """The popular templates' pattern with both statement caches off (the usual pooler advice)."""
+    return _idiomatic("off")
 
 
 def idiomatic_cached_app() -> FastAPI:
     """The popular templates' pattern with the driver's default statement caches."""
-    return _idiomatic(statement_caches=True)
+    return _idiomatic("driver")

@@ -10,12 +10,13 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "raw",
         "core",
         "idiomatic",
+        "idiomatic_caches_off",
         "idiomatic_cached",
         "app",
         "app_statement_cache",
-        "app_no_pre_ping",
         "app_to_raw",
         "app_to_idiomatic",
+        "app_to_idiomatic_caches_off",
         "app_to_idiomatic_cached",
     ),
     "sitemap": (
@@ -101,6 +102,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "http.app_to_idiomatic_cached": (">=", 1.0),
     "http.app_to_raw": (">=", 0.5),
     "sitemap.job_to_copy": (">=", 0.3),
+    "pages.job_to_plain": (">=", 0.8),
     "hostile.worst_p99_ms": ("<=", 200.0),
     "memory.peak_rss_mib": ("<", 400.0),
     "lint.check_lines_per_s": (">=", 30_000.0),  # issue 12: 30,000 lines under 1 s, one core

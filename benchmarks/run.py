@@ -48,10 +48,10 @@ HTTP_VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "raw": ("benchmarks.baseline:raw_app", {}),
     "core": ("benchmarks.baseline:core_app", {}),
     "idiomatic": ("benchmarks.baseline:idiomatic_app", {}),
+    "idiomatic_caches_off": ("benchmarks.baseline:idiomatic_caches_off_app", {}),
     "idiomatic_cached": ("benchmarks.baseline:idiomatic_cached_app", {}),
     "app": ("{package}.main:create_app", {}),
     "app_statement_cache": ("{package}.main:create_app", {"DB_STATEMENT_CACHE": "true"}),
-    "app_no_pre_ping": ("{package}.main:create_app", {"DB_POOL_PRE_PING": "false"}),
 }
 PAGE_HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
 LARGE_PARTS = 10  # the large sitemap job: an index of ten sitemaps (500,000 URLs in a full run)
@@ -167,7 +167,7 @@ def bench_http(ctx: Context, ids: Sequence[str]) -> Figures:
             "connections_opened": round(median(opened[name])),
         }
     figures["app_to_raw"] = figures["app"]["to_raw"]
-    for name in ("idiomatic", "idiomatic_cached"):
+    for name in ("idiomatic", "idiomatic_caches_off", "idiomatic_cached"):
         figures[f"app_to_{name}"] = ratio(figures["app"]["rps"], figures[name]["rps"])
     return figures
 
@@ -394,6 +394,16 @@ def bench_pages(ctx: Context, site: Path, port: int) -> Figures:
     result = _job(ctx, "pages", ctx.package, ctx.url(), str(urls_file), str(rounds))
     job_rate = median(result["job_pages_per_s"])
     plain_rate = median(result["plain_pages_per_s"])
+    # Each job batch runs right before a plain one: the ratio is the median of those pairs, so
+    # a slower moment of the shared machine (the plain rate moved 2x between runs) cancels out.
+    paired = median(
+        [
+            job / plain
+            for job, plain in zip(
+                result["job_pages_per_s"], result["plain_pages_per_s"], strict=True
+            )
+        ]
+    )
     log(f"pages: job {job_rate:.0f} pages/s, plain client {plain_rate:.0f} pages/s")
     sizes = [(site / name).stat().st_size for name in names]
     return {
@@ -405,7 +415,7 @@ def bench_pages(ctx: Context, site: Path, port: int) -> Figures:
         "rounds": rounds,
         "job_pages_per_s": round(job_rate, 1),
         "plain_pages_per_s": round(plain_rate, 1),
-        "job_to_plain": ratio(job_rate, plain_rate),
+        "job_to_plain": round(paired, 3),
     }
 
 
@@ -506,7 +516,11 @@ def _http_rows(figures: Figures) -> list[Row]:
             f"{_fmt(item['to_raw'])} of raw",
             ">= 0.5 (far goal)" if name == "app" else "",
         ))  # fmt: skip
-    for name, goal in (("idiomatic", ">= 1.1"), ("idiomatic_cached", ">= 1.0")):
+    for name, goal in (
+        ("idiomatic", ">= 1.1"),
+        ("idiomatic_caches_off", ""),
+        ("idiomatic_cached", ">= 1.0"),
+    ):
         rows.append((
             f"GET profile: app / {name}",
             f"{_fmt(http['app']['rps'])} / {_fmt(http[name]['rps'])} req/s",
@@ -547,7 +561,7 @@ def _pages_rows(figures: Figures) -> list[Row]:
     return [(
         f"page batch, {pg['pages']} pages",
         f"{_fmt(pg['job_pages_per_s'])} pages/s (plain client {_fmt(pg['plain_pages_per_s'])})",
-        f"{_fmt(pg['job_to_plain'])} of plain", "",
+        f"{_fmt(pg['job_to_plain'])} of plain", ">= 0.8 (median of paired batches)",
     )]  # fmt: skip
 
 

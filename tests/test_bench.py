@@ -48,8 +48,8 @@ def test_quick_bench_writes_every_figure(
     for section, keys in EXPECTED_KEYS.items():
         missing = set(keys) - set(figures[section])
         assert not missing, f"{section} lacks {sorted(missing)}"
-    for variant in ("raw", "core", "idiomatic", "idiomatic_cached", "app", "app_statement_cache",
-                    "app_no_pre_ping"):  # fmt: skip
+    for variant in ("raw", "core", "idiomatic", "idiomatic_caches_off", "idiomatic_cached", "app",
+                    "app_statement_cache"):  # fmt: skip
         assert set(HTTP_VARIANT_KEYS) <= set(figures["http"][variant]), variant
         assert figures["http"][variant]["errors"] == 0, (variant, figures["http"][variant])
     assert set(report["targets"]) == set(TARGETS)

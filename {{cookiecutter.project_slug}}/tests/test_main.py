@@ -1,4 +1,4 @@
-"""The app's edge settings: body limit, production mode, CORS and trusted hosts.
+"""The app's edge settings: body limit, production mode, CORS and trusted hosts; its routes.
 
 The 12 MB body goes to the real `start` process: what happens to the rest of a refused body,
 and whether other requests are served meanwhile, is the server's business.
@@ -9,13 +9,18 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.routing import APIRoute
 from httpx import ASGITransport, AsyncClient
+from pydantic import BaseModel
+from starlette.routing import Route
 
-from {{ cookiecutter.project_slug }}.main import create_app
+from {{ cookiecutter.project_slug }}.main import add_routes, create_app
 from {{ cookiecutter.project_slug }}.observability.process import GC_YOUNG_THRESHOLD
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -208,3 +213,79 @@ def test_the_app_raises_the_collectors_young_threshold_never_lowers_it(
         assert gc.get_threshold() == (max(young, GC_YOUNG_THRESHOLD), 7, 9)
     finally:
         gc.set_threshold(*before)
+
+
+# Routes: the API's first, each matched on its own.
+
+
+def test_the_api_routes_come_first_each_on_its_own(settings: Settings) -> None:
+    routes = create_app(settings).router.routes
+    assert all(isinstance(route, APIRoute | Route) for route in routes), routes  # none kept whole
+    paths = [route.path for route in routes if isinstance(route, APIRoute | Route)]
+    under_api = [path.startswith("/api/") for path in paths]
+    assert under_api == sorted(under_api, reverse=True), paths
+    assert paths.index("/health") < paths.index("/metrics") < paths.index("/openapi.json")
+
+
+class Thing(BaseModel):
+    """A response model."""
+
+    count: int
+
+
+def example_router() -> APIRouter:
+    """A router with options at every level (prefix, tags, dependencies, responses)."""
+
+    async def tagged(response: Response) -> None:
+        response.headers["X-Router-Dependency"] = "ran"
+
+    router = APIRouter(
+        prefix="/things",
+        tags=["things"],
+        dependencies=[Depends(tagged)],
+        responses={418: {"description": "A teapot"}},
+    )
+
+    @router.post("", status_code=201, summary="Make a thing", response_model=Thing)
+    async def make_thing(count: int = 1) -> dict[str, int | str]:
+        """Make a thing (the response model drops the name)."""
+        return {"count": count, "name": "dropped"}
+
+    @router.get("/{thing_id:int}", deprecated=True, include_in_schema=False)
+    async def read_thing(thing_id: int) -> dict[str, int]:
+        """Read a thing."""
+        return {"id": thing_id}
+
+    return router
+
+
+async def test_a_router_added_route_by_route_is_the_router_included() -> None:
+    copied, included = FastAPI(), FastAPI()
+    add_routes(copied, example_router(), prefix="/v1")
+    included.include_router(example_router(), prefix="/v1")
+    assert all(isinstance(route, APIRoute) for route in copied.router.routes[-2:])
+    assert copied.openapi() == included.openapi()
+    for app in (copied, included):
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+            made = await client.post("/v1/things", params={"count": 3})
+            read = await client.get("/v1/things/7")
+            missing = await client.get("/v1/things/x")
+        assert (made.status_code, made.json()) == (201, {"count": 3})
+        assert made.headers["X-Router-Dependency"] == read.headers["X-Router-Dependency"] == "ran"
+        assert (read.status_code, read.json(), missing.status_code) == (200, {"id": 7}, 404)
+
+
+@asynccontextmanager
+async def router_lifespan(_: object) -> AsyncIterator[None]:
+    """A lifespan of a router's own."""
+    yield
+
+
+@pytest.mark.parametrize("extra", ["nested router", "lifespan"])
+async def test_a_router_with_more_than_routes_is_included_whole(extra: str) -> None:
+    router = example_router() if extra == "nested router" else APIRouter(lifespan=router_lifespan)
+    if extra == "nested router":
+        router.include_router(APIRouter(prefix="/inner"))
+    app = FastAPI()
+    add_routes(app, router, prefix="/v1")
+    assert not isinstance(app.router.routes[-1], APIRoute | Route)  # FastAPI's included router

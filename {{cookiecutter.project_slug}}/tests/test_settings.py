@@ -69,14 +69,16 @@ def test_unknown_sslmode_is_refused() -> None:
         make(database_url="postgresql://u:p@h/d?sslmode=sometimes")
 
 
-def test_statement_caches_are_off_by_default() -> None:
+def test_named_statements_are_off_by_default() -> None:
     args = make().get_db_connect_args()
-    assert args["statement_cache_size"] == 0
-    assert args["prepared_statement_cache_size"] == 0
+    assert args["statement_cache_size"] == 0  # asyncpg: unnamed statements, parsed each time
+    # SQLAlchemy's cache of statement descriptions stays on: it names nothing on the server
+    # (tests/db/test_engine.py, tests/pooler/test_pgbouncer.py).
+    assert "prepared_statement_cache_size" not in args
     assert set(args["server_settings"]) == {"application_name"}  # poolers reject the rest
 
 
-def test_statement_caches_only_on_request() -> None:
+def test_named_statements_only_on_request() -> None:
     args = make(db_statement_cache=True).get_db_connect_args()
     assert "statement_cache_size" not in args
     assert "prepared_statement_cache_size" not in args

@@ -192,7 +192,8 @@ class Settings(BaseSettings):
     db_statement_timeout: float = Field(default=30.0, ge=0, le=2_147_483)  # PostgreSQL's max
     """Seconds one SQL statement may run (`SET LOCAL` in each transaction, pooler-safe); 0: none."""
     db_statement_cache: bool = False
-    """Prepared-statement caches; leave off behind any transaction-mode pooler."""
+    """asyncpg's named prepared statements (its statement cache); leave off behind any
+    transaction-mode pooler."""
     db_echo: bool = False
     """Log every SQL statement (development only)."""
     db_session_guard: Literal["off", "log", "strict"] = "log"
@@ -369,9 +370,13 @@ class Settings(BaseSettings):
         }
         if not self.db_statement_cache:
             # Named prepared statements break behind transaction-mode poolers (Supavisor,
-            # pgbouncer): asyncpg >= 0.31 uses unnamed statements when both caches are 0.
+            # pgbouncer). With asyncpg's statement cache off (>= 0.31) every statement is
+            # unnamed and each execution sends its text again (Parse, Bind, Execute, Sync in
+            # one message batch), so nothing of it outlives the transaction on the server.
+            # SQLAlchemy's cache (`prepared_statement_cache_size`, left on) keeps only what
+            # the server described of each statement, per connection: one round trip and
+            # the description's decoding saved on every later execution (docs/database.md).
             args["statement_cache_size"] = 0
-            args["prepared_statement_cache_size"] = 0
         return args
 
     @staticmethod

@@ -1,5 +1,6 @@
 """The engine's round trips: the statement timeout rides on `BEGIN`, the pre-ping asks only idle
-connections, with one query.
+connections, with one query, and a statement run again costs one round trip, naming nothing on
+the server.
 
 Both are pooler-safe: `tests/pooler/test_statement_timeout.py` and the restart test of
 `tests/pooler/test_pgbouncer.py` run them behind a real pgbouncer in transaction mode.
@@ -8,12 +9,14 @@ Both are pooler-safe: `tests/pooler/test_statement_timeout.py` and the restart t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from pydantic import SecretStr
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -218,3 +221,92 @@ async def test_a_recently_used_connection_the_server_closed_is_replaced_without_
         assert "SELECT 1" not in simple, simple
     finally:
         await lone.dispose()
+
+
+class Relay:
+    """A TCP relay in front of PostgreSQL that counts the client's sends.
+
+    The driver waits for the server's answer before it sends again, so each burst of client
+    data the relay reads is one round trip.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.sends = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, count: bool
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                self.sends += count
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*self.target)
+        for pipe in (
+            self._pipe(reader, server_writer, count=True),
+            self._pipe(server_reader, writer, count=False),
+        ):
+            task = asyncio.create_task(pipe)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+
+@contextlib.asynccontextmanager
+async def relayed(settings: Settings) -> AsyncIterator[tuple[Relay, AsyncEngine]]:
+    """An engine of one connection whose traffic goes through a `Relay`."""
+    url = make_url(settings.get_db_url())
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    server = await asyncio.start_server(relay.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    relayed_url = url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    engine = build_engine(
+        settings.model_copy(
+            update={"database_url": SecretStr(relayed_url), "db_pool_size": 1, "db_max_overflow": 0}
+        )
+    )
+    try:
+        yield relay, engine
+    finally:
+        await engine.dispose()
+        server.close()
+        for task in list(relay.tasks):
+            task.cancel()
+
+
+ADD_ONE = text("SELECT CAST(:n AS integer) + 1")
+
+
+async def test_a_statement_run_again_costs_one_round_trip_and_names_nothing(
+    settings: Settings,
+) -> None:
+    """The statement's description is kept per connection (SQLAlchemy's cache); the server
+    keeps nothing: no named statement, so any pooled server connection can run it."""
+    async with relayed(settings) as (relay, engine), engine.connect() as connection:
+        assert await connection.scalar(ADD_ONE, {"n": 1}) == 2  # described, then run
+        before = relay.sends
+        assert await connection.scalar(ADD_ONE, {"n": 2}) == 3
+        assert relay.sends - before == 1  # Parse, Bind, Execute and Sync in one send
+        named = text("SELECT count(*) FROM pg_prepared_statements")
+        assert await connection.scalar(named) == 0
+        await connection.rollback()
+
+
+async def test_a_kept_statement_is_parsed_again_wherever_it_runs(engine: AsyncEngine) -> None:
+    """Another client's statement replaces the unnamed one on a pooled server connection, as a
+    transaction-mode pooler allows between transactions: the kept statement still runs, because
+    every execution sends its text again."""
+    async with engine.connect() as connection:
+        assert await connection.scalar(ADD_ONE, {"n": 1}) == 2
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, TransactionSettingsConnection)
+        assert await driver.fetchval("SELECT 'another statement'") == "another statement"
+        assert await connection.scalar(ADD_ONE, {"n": 2}) == 3
+        await connection.rollback()

@@ -193,7 +193,9 @@ def test_bare_depends_is_refused_when_the_app_is_built(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`create_app` walks every route once: the refusal names the route, the parameter, the fix."""
+    # Restored after the test: including a router changes the router's routes and lifespan.
     monkeypatch.setattr(profiles_router, "routes", list(profiles_router.routes))
+    monkeypatch.setattr(profiles_router, "lifespan_context", profiles_router.lifespan_context)
     profiles_router.include_router(bare_depends_router())
     with pytest.raises(SessionScopeError) as refused:
         create_app(settings)

@@ -8,8 +8,11 @@
 - The pre-ping (`DB_POOL_PRE_PING`) on checkout: a connection the server closed is replaced
   without a round trip; one idle for `PING_AFTER_IDLE` seconds or more is first asked
   `SELECT 1` as a simple query, one round trip. SQLAlchemy's own pre-ping opens and rolls back a
-  transaction around a prepared statement on every checkout: four round trips when the
-  statement caches are off.
+  transaction around a prepared statement on every checkout: four round trips when asyncpg's
+  statement cache is off.
+- Statements (`Settings.get_db_connect_args`): unnamed, so nothing of them outlives a
+  transaction on the server; each execution sends the statement's text with its parameters in
+  one round trip, and SQLAlchemy keeps what the server described of it per connection.
 """
 
 from __future__ import annotations

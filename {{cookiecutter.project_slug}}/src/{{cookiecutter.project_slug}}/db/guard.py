@@ -3,7 +3,7 @@
 sessionlint reads the code; this guard watches it run. It listens to the events of the
 factory's sessions (`GuardedSession` is the base of every session that `SessionDep` and
 `task_session()` hand out), to the one outbound client (an httpx request hook) and to the
-responses (`SessionGuardMiddleware`), and reports:
+responses (`watch_request`, called by the request middleware), and reports:
 
 - `held_during_fetch`: a task sends an outbound HTTP request while a session it began still
   holds a database connection (an open transaction). The connection sits idle for the whole
@@ -37,7 +37,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -50,7 +50,7 @@ import starlette
 from prometheus_client import Counter
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session, SessionTransaction
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class SessionGuardError(RuntimeError):
 
 
 class _Request:
-    """A request seen by `SessionGuardMiddleware`: its task, and whether its response went out."""
+    """A request seen by `watch_request`: its task, and whether its response went out."""
 
     __slots__ = ("holding", "scope", "sent", "task")
 
@@ -395,33 +395,31 @@ async def check_outbound_request(request: httpx.Request) -> None:
         _guard.before_fetch(request.url)
 
 
-class SessionGuardMiddleware:
-    """Pure ASGI middleware that tells the guard when each response has been sent.
+Watched = tuple[_Request, Token[_Request | None]]
+"""A request the guard watches, and how to stop watching it (`watch_request`)."""
 
-    Add it innermost (before any other middleware), so that it runs in the task that runs the
-    route and its dependencies.
+
+def watch_request(scope: Scope) -> Watched | None:
+    """Link the sessions the current task opens from now on to the HTTP request `scope`.
+
+    `observability.middleware.RequestMiddleware` calls this when a request starts (in the task
+    that runs the route and its dependencies), `response_sent` after the response's last body
+    message, and `unwatch_request` when the request ends. None when the guard is off.
     """
+    if _guard.mode == "off":
+        return None
+    request = _Request(scope, _current_task())
+    return request, _request.set(request)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app, marking the request's response as sent after its last body message."""
-        if scope["type"] != "http" or _guard.mode == "off":
-            await self.app(scope, receive, send)
-            return
-        request = _Request(scope, _current_task())
-        token = _request.set(request)
+def response_sent(watched: Watched) -> None:
+    """The watched request's response went out: its sessions must hold no connection now."""
+    _guard.response_sent(watched[0])
 
-        async def send_and_mark(message: Message) -> None:
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                _guard.response_sent(request)
 
-        try:
-            await self.app(scope, receive, send_and_mark)
-        finally:
-            _request.reset(token)
+def unwatch_request(watched: Watched) -> None:
+    """The watched request ended: sessions opened later in this task belong to no request."""
+    _request.reset(watched[1])
 
 
 @contextmanager

@@ -121,31 +121,31 @@ async def database_lifespan(settings: Settings) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-@asynccontextmanager
-async def _unit_of_work(**options: Any) -> AsyncIterator[AsyncSession]:
-    """Open a session whose transaction commits on success and rolls back on any error."""
+def _factory() -> SessionFactory:
+    """The process's session factory (`bind_sessions`)."""
     if not _factories:
         raise RuntimeError(
             "no database is configured: run inside `database_lifespan(settings)` "
             "(the app's lifespan and the worker start-up do this)"
         )
-    async with _factories[-1](**options) as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
+    return _factories[-1]
 
 
 async def get_session_dependency() -> AsyncIterator[AsyncSession]:
     """Yield the request's session; commit if the handler succeeds, roll back if it raises.
 
     Take it as `session: SessionDep`, or `Depends(get_session_dependency, scope="function")`:
-    `assert_function_scoped` refuses any other scope when the app is built.
+    `assert_function_scoped` refuses any other scope when the app is built. The unit of work is
+    written out here and in `task_session`: a context manager shared by both cost 2 % of a
+    `GET` by id (one more generator that every resumption of the request passes through).
     """
-    async with _unit_of_work() as session:
-        yield session
+    async with _factory()() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session_dependency, scope="function")]
@@ -156,6 +156,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session_dependency, scope="func
 async def task_session(*, synchronous_commit: bool = True) -> AsyncIterator[AsyncSession]:
     """Open an isolated session for background work (commit per batch with `session.commit()`).
 
+    It commits on success, rolls back on any error and always returns its connection.
     `synchronous_commit=False`: each of its transactions starts with `SET LOCAL
     synchronous_commit = off` (with the `BEGIN`, no round trip of its own), so its commits return
     before their WAL is on disk. A crash can then lose the last commits, never part of one: use
@@ -163,8 +164,13 @@ async def task_session(*, synchronous_commit: bool = True) -> AsyncIterator[Asyn
     (the WAL is one ordered log: that commit flushes the earlier ones).
     """
     options = {} if synchronous_commit else {"info": {_ASYNC_COMMIT: True}}
-    async with _unit_of_work(**options) as session:
-        yield session
+    async with _factory()(**options) as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
 
 
 class SessionScopeError(DependencyScopeError):
