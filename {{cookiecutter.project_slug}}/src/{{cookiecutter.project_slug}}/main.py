@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (`ApiKeyMiddleware`); job submissions need one whatever the method (jobs.queue).
     # Routes are tried in the order they were added, and each one tried before the match costs
     # its match: the API's come first, then health probes, `/metrics` and the docs (trying
-    # those first cost about 4 % of a `GET` by id, docs/performance.md).
+    # those first cost about 4 % of a `GET` by id, measured with the template's benchmarks).
     api_routers = [
         profiles_router,
         jobs_router,
@@ -155,7 +155,7 @@ def add_routes(app: FastAPI, router: APIRouter, *, prefix: str = "") -> None:
 
     FastAPI keeps an included router whole: a request tried against it matches the router's
     routes twice, once to choose the router and once inside it, which cost about 6 % of a
-    `GET` by id (docs/performance.md). A router of API routes only is copied route by route
+    `GET` by id (the template's benchmarks). A router of API routes only is copied route by route
     instead, each with every option it was declared with (its router's prefix, tags,
     dependencies and responses included), so the app matches its routes directly. A router
     with anything else (a router included into it, a mount, a lifespan or startup handlers) is

@@ -4,8 +4,8 @@ around the whole app.
 It wraps even Starlette's `ServerErrorMiddleware` (`wrap_app`), so a 500 also carries the
 `X-Request-ID` header, and the server's log line about the error carries the request ID. One
 layer does all three: each layer around the app is one more frame that every resumption of the
-request's task passes through (a layer of its own for the guard cost about 2.5 % of a `GET` by
-id, docs/performance.md).
+request's task passes through, and one more `send` wrapper (a layer of its own for the guard
+cost 0.6 % of the instructions of a `GET` by id, measured with the template's benchmarks).
 """
 
 from __future__ import annotations
