@@ -230,8 +230,8 @@ class Relay:
     data the relay reads is one round trip.
     """
 
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
+    def __init__(self, host: str, port: int, socket_dir: str | None) -> None:
+        self.target = (host, port, socket_dir)
         self.sends = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -249,7 +249,12 @@ class Relay:
             writer.close()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        server_reader, server_writer = await asyncio.open_connection(*self.target)
+        host, port, socket_dir = self.target
+        if socket_dir:  # a server on a Unix socket (the embedded default)
+            socket = f"{socket_dir}/.s.PGSQL.{port}"
+            server_reader, server_writer = await asyncio.open_unix_connection(socket)
+        else:
+            server_reader, server_writer = await asyncio.open_connection(host, port)
         for pipe in (
             self._pipe(reader, server_writer, count=True),
             self._pipe(server_reader, writer, count=False),
@@ -263,10 +268,19 @@ class Relay:
 async def relayed(settings: Settings) -> AsyncIterator[tuple[Relay, AsyncEngine]]:
     """An engine of one connection whose traffic goes through a `Relay`."""
     url = make_url(settings.get_db_url())
-    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    socket_dir = url.query.get("host")
+    relay = Relay(
+        url.host or "127.0.0.1",
+        url.port or 5432,
+        socket_dir if isinstance(socket_dir, str) and socket_dir.startswith("/") else None,
+    )
     server = await asyncio.start_server(relay.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    relayed_url = url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    relayed_url = (
+        url.difference_update_query(["host"])
+        .set(host="127.0.0.1", port=port)
+        .render_as_string(hide_password=False)
+    )
     engine = build_engine(
         settings.model_copy(
             update={"database_url": SecretStr(relayed_url), "db_pool_size": 1, "db_max_overflow": 0}
