@@ -324,3 +324,32 @@ async def test_a_kept_statement_is_parsed_again_wherever_it_runs(engine: AsyncEn
         assert await driver.fetchval("SELECT 'another statement'") == "another statement"
         assert await connection.scalar(ADD_ONE, {"n": 2}) == 3
         await connection.rollback()
+
+
+async def test_a_column_retyped_under_a_kept_statement_fails_until_new_connections(
+    small_pool: AsyncEngine,
+) -> None:
+    """A migration that changes a column's type while the service runs: the statement kept on a
+    connection fails loudly (never wrong data), and a new connection runs it (a restart; the
+    docs say so)."""
+    select_value = text("SELECT v FROM retyped WHERE v = :v")
+    async with small_pool.begin() as connection:
+        await connection.execute(text("CREATE TABLE retyped (v integer)"))
+        await connection.execute(text("INSERT INTO retyped VALUES (7)"))
+    try:
+        async with small_pool.connect() as connection:
+            assert await connection.scalar(select_value, {"v": 7}) == 7  # described and kept
+            await connection.rollback()
+        async with small_pool.begin() as connection:
+            await connection.execute(text("ALTER TABLE retyped ALTER COLUMN v TYPE bigint"))
+        async with small_pool.connect() as connection:
+            with pytest.raises(DBAPIError, match="insufficient data left in message"):
+                await connection.scalar(select_value, {"v": 7})
+            await connection.rollback()
+        await small_pool.dispose()  # new connections, nothing kept
+        async with small_pool.connect() as connection:
+            assert await connection.scalar(select_value, {"v": 7}) == 7
+            await connection.rollback()
+    finally:
+        async with small_pool.begin() as connection:
+            await connection.execute(text("DROP TABLE retyped"))

@@ -74,12 +74,11 @@ class RequestMiddleware:
         except BaseException:
             # The ID stays set: the server logs the error next, in this task, with the ID.
             self._observe(scope, status, started)
+            raise
+        finally:
             if watched is not None:
                 guard.unwatch_request(watched)
-            raise
         self._observe(scope, status, started)
-        if watched is not None:
-            guard.unwatch_request(watched)
         request_id_var.reset(token)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
