@@ -25,6 +25,25 @@ async def test_only_the_waits_count_and_a_spent_budget_refuses_the_next_wait() -
     with pytest.raises(FetchTimeoutError):
         async with budget:
             pytest.fail("a spent budget let a wait begin")
+    budget.close()
+
+
+async def test_its_deadline_passing_between_waits_cancels_nothing() -> None:
+    """The budget's one timer may fire while the caller works between waits: that work goes on,
+    and the budget runs out later by as much."""
+    loop = asyncio.get_running_loop()
+    budget = _Budget(0.3, "http://example.test/")
+    async with budget:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # past the budget's first deadline, outside any wait
+    async with budget:
+        await asyncio.sleep(0.1)  # still inside the budget: about 0.15 s is left
+    started = loop.time()
+    with pytest.raises(FetchTimeoutError):
+        async with budget:
+            await asyncio.sleep(5)
+    assert 0.05 < loop.time() - started < 1.0
+    budget.close()
 
 
 async def test_other_errors_and_cancellation_pass_through() -> None:
@@ -43,3 +62,4 @@ async def test_other_errors_and_cancellation_pass_through() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert 4 < budget.left < 5
+    budget.close()

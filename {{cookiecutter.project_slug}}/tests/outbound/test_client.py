@@ -49,6 +49,23 @@ async def test_fetches_a_file(
     assert request.headers["host"] == f"127.0.0.1:{server.port}"
 
 
+async def test_cookies_a_server_sets_are_neither_kept_nor_sent(
+    server: LocalServer, client: httpx.AsyncClient, local_config: OutboundConfig
+) -> None:
+    """One client serves every job of a process: one site's cookies stay out of other
+    requests, and a server setting a new cookie with every response does not grow the client."""
+    server.routes["/cookie"] = lambda _: Reply(
+        body=b"ok", headers={"Set-Cookie": f"c{len(server.requests)}=v; Path=/"}
+    )
+    for _ in range(20):
+        await fetch(client, server.url("/cookie"), config=local_config)
+    client.cookies.set("chosen", "by-the-caller")  # the caller's own cookies are sent
+    await fetch(client, server.url("/cookie"), config=local_config)
+    sent = [request.headers.get("cookie") for request in server.hits("/cookie")]
+    assert sent == [None] * 20 + ["chosen=by-the-caller"]
+    assert [cookie.name for cookie in client.cookies.jar] == ["chosen"]
+
+
 async def test_loopback_is_refused_without_allowlist(server: LocalServer) -> None:
     config = OutboundConfig()
     async with build_client(config) as client:
