@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.jobs import service as jobs
@@ -54,3 +54,37 @@ async def test_a_rerun_replaces_what_was_stored_and_the_statement_is_built_once(
     columns = tuple(key for key in outcome(first) if key != "url")
     assert service.upsert_statement(columns) is service.upsert_statement(columns)
     assert service.upsert_statement.cache_info().misses == 1
+
+
+async def test_one_statement_stores_the_whole_write_and_a_repeated_url_once(
+    session: AsyncSession,
+) -> None:
+    """A write is one execution whatever its size (rows travel as one array per column), text
+    is made storable on the way, and of two outcomes for one URL the later one is kept."""
+    job = await jobs.create_job(session, kind=KIND, params={"urls": []})
+    urls = [f"https://example.com/{i}" for i in range(250)]
+    pages = [outcome(url, title=f"T{i}\x00", status_code=i) for i, url in enumerate(urls)]
+    pages.append(outcome(urls[0], title="Again", status_code=None, error="HTTP 500"))
+    executions: list[bool] = []
+
+    def count(*args: Any) -> None:
+        executions.append(args[5])  # `executemany`: the driver runs the statement per row
+
+    connection = (await session.connection()).sync_connection
+    assert connection is not None
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        await service.store_pages(session, job_id=job.id, pages=pages)
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+    assert executions == [False]
+    stored = await session.scalars(select(Page).where(Page.job_id == job.id))
+    rows = {page.url: page for page in stored}
+    assert len(rows) == 250
+    assert (rows[urls[0]].title, rows[urls[0]].status_code, rows[urls[0]].error) == (
+        "Again",
+        None,
+        "HTTP 500",
+    )
+    assert (rows[urls[7]].title, rows[urls[7]].status_code) == ("T7", 7)
