@@ -152,7 +152,8 @@ class _Budget:
             self._started = None
         if self._expiring and self._task is not None:
             self._expiring = False
-            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            cancelled = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
+            if self._task.uncancel() <= self._cancelling and cancelled:
                 raise self._spent() from exc
 
     def close(self) -> None:
