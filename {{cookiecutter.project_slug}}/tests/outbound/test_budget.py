@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -62,4 +63,23 @@ async def test_other_errors_and_cancellation_pass_through() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert 4 < budget.left < 5
+    budget.close()
+
+
+async def test_a_cancellation_from_outside_stays_one_when_the_budget_runs_out_with_it() -> None:
+    """The caller is cancelled (a shutdown) as the budget runs out: the task ends cancelled, as
+    with `asyncio.timeout`, not with a timeout that the caller might take for the server's."""
+    budget = _Budget(0.05, "http://example.test/")
+
+    async def wait() -> None:
+        async with budget:
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(wait())
+    await asyncio.sleep(0.01)
+    asyncio.get_running_loop().call_later(0.05, task.cancel)  # just after the budget's end
+    time.sleep(0.1)  # noqa: ASYNC251 -- the loop is held past both: one turn runs them
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert budget.left <= 0
     budget.close()

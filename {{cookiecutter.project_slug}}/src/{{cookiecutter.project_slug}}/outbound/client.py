@@ -134,7 +134,7 @@ class _Budget:
             raise self._spent()
         task = asyncio.current_task()
         if task is None:
-            raise RuntimeError("a fetch's time budget is used inside a task")
+            raise RuntimeError("a fetch's time budget must be used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
         self._started = self._loop.time()
