@@ -27,7 +27,8 @@ from starlette.routing import Match
 logger = logging.getLogger(__name__)
 
 # SQLSTATEs a client can cause and fix: unique and foreign-key violations.
-CONFLICT_SQLSTATES = frozenset({"23505", "23503"})
+UNIQUE_VIOLATION = "23505"
+CONFLICT_SQLSTATES = frozenset({UNIQUE_VIOLATION, "23503"})
 _CONFLICT_MESSAGES: dict[str, str] = {}
 
 # SQLSTATEs that mean "not now": connection exception (08), insufficient resources (53),
@@ -111,13 +112,14 @@ async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
 
 
-def _sqlstate(exc: DBAPIError) -> str:
+def sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of a database error ("" when the driver gave none), e.g. `UNIQUE_VIOLATION`."""
     return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
 
 
 def conflict_detail(exc: IntegrityError) -> str | None:
     """The client-facing message of a unique or foreign-key violation; None for other errors."""
-    if _sqlstate(exc) not in CONFLICT_SQLSTATES:
+    if sqlstate(exc) not in CONFLICT_SQLSTATES:
         return None
     constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
     return _CONFLICT_MESSAGES.get(constraint or "", "conflicts with stored data")
@@ -128,13 +130,13 @@ def database_unavailable(exc: BaseException) -> str | None:
     if isinstance(exc, PoolTimeoutError):
         return "all database connections are busy; try again later"
     if isinstance(exc, DBAPIError):
-        sqlstate = _sqlstate(exc)
-        if sqlstate == STATEMENT_TIMEOUT:
+        code = sqlstate(exc)
+        if code == STATEMENT_TIMEOUT:
             return "the database took too long to answer; try again later"
         if (
             exc.connection_invalidated
-            or sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES
-            or sqlstate in UNAVAILABLE_SQLSTATES
+            or code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+            or code in UNAVAILABLE_SQLSTATES
         ):
             return "the database is unavailable; try again later"
         return None
@@ -148,7 +150,7 @@ def database_unavailable(exc: BaseException) -> str | None:
 def database_interrupted(exc: BaseException) -> bool:
     """Whether `exc` means the database could not serve for a while (refused, dropped, busy),
     as opposed to a statement of ours that ran too long: work that hit it may be retried."""
-    if isinstance(exc, DBAPIError) and _sqlstate(exc) == STATEMENT_TIMEOUT:
+    if isinstance(exc, DBAPIError) and sqlstate(exc) == STATEMENT_TIMEOUT:
         return False
     return database_unavailable(exc) is not None
 
@@ -166,7 +168,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     reason = database_unavailable(exc)
     if reason is None:
         raise exc
-    code = _sqlstate(exc) if isinstance(exc, DBAPIError) else ""
+    code = sqlstate(exc) if isinstance(exc, DBAPIError) else ""
     logger.warning(
         "%s %s: 503, %s (%s %s)", request.method, request.url.path, reason, type(exc).__name__, code
     )

@@ -54,6 +54,7 @@ async def process_sitemap(context: JobContext) -> dict[str, Any]:
     stored = int(context.checkpoint.get("urls_stored", 0))
     done_before = int(context.checkpoint.get("urls_found", 0))
     file_ids: dict[str, int] = {}
+    repeating: set[int] = set()  # files with a batch that held URLs not new (`store_urls`)
     batches = walk(
         root,
         open_sitemap=http_opener(context.resources.http, config),
@@ -71,9 +72,15 @@ async def process_sitemap(context: JobContext) -> dict[str, Any]:
                         file_ids[batch.sitemap_url] = await service.upsert_file(
                             session, url=batch.sitemap_url, job_id=context.job_id
                         )
+                    file_id = file_ids[batch.sitemap_url]
                     new = await service.store_urls(
-                        session, sitemap_id=file_ids[batch.sitemap_url], urls=batch.urls
+                        session,
+                        sitemap_id=file_id,
+                        urls=batch.urls,
+                        expect_new=file_id not in repeating,
                     )
+                    if new < len(batch.urls):
+                        repeating.add(file_id)
                     found = max(batch.found, done_before)
                     await context.progress(
                         session,
