@@ -2,8 +2,9 @@
 
 Fetching and parsing run ahead of storing by at most one batch (`ReadAhead`), so the network
 and the database overlap and a job holds a few MB whatever the sitemap's size. A retried job
-walks the tree again: rows already stored are skipped by `ON CONFLICT DO NOTHING`, and the
-checkpoint carries the counts, so `urls_stored` and the progress are not counted twice.
+walks the tree again: rows already stored are skipped (`service.store_urls`: a batch's plain
+insert fails on its first stored URL and the batch is redone with `ON CONFLICT DO NOTHING`), and
+the checkpoint carries the counts, so `urls_stored` and the progress are not counted twice.
 
 A batch's commit does not wait for its WAL to reach the disk (`task_session(synchronous_commit=
 False)`: `SET LOCAL`, this transaction only, pooler-safe); the runner's commit of the job's final
