@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -88,6 +90,23 @@ async def test_a_batch_is_stored_in_one_statement_that_counts_its_new_rows(
     assert (file.url_count, stored) == (5, 5)
 
 
+@contextmanager
+def url_inserts(target: Connection | Engine) -> Iterator[list[str]]:
+    """The inserts into `sitemap_urls` that `target` sends in the block, in order: "plain" or
+    "skip stored" (`ON CONFLICT DO NOTHING`)."""
+    inserts: list[str] = []
+
+    def record(*args: Any) -> None:
+        if "INSERT INTO sitemap_urls" in args[2]:
+            inserts.append("skip stored" if "ON CONFLICT" in args[2] else "plain")
+
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        yield inserts
+    finally:
+        event.remove(target, "before_cursor_execute", record)
+
+
 async def test_a_new_batch_is_inserted_as_it_is_and_one_with_stored_urls_skips_them(
     session: AsyncSession,
 ) -> None:
@@ -99,16 +118,9 @@ async def test_a_new_batch_is_inserted_as_it_is_and_one_with_stored_urls_skips_t
     job_id = (await jobs.create_job(session, kind=KIND, params={"url": "x"})).id
     file_id = await service.upsert_file(session, url="https://a.example/s.xml", job_id=job_id)
     urls = [ParsedURL(f"https://a.example/{number}") for number in range(6)]
-    inserts: list[str] = []
-
-    def record(*args: Any) -> None:
-        if "INSERT INTO sitemap_urls" in args[2]:
-            inserts.append("skip stored" if "ON CONFLICT" in args[2] else "plain")
-
     connection = (await session.connection()).sync_connection
     assert connection is not None
-    event.listen(connection, "before_cursor_execute", record)
-    try:
+    with url_inserts(connection) as inserts:
         assert await service.store_urls(session, sitemap_id=file_id, urls=urls[:3]) == 3
         assert inserts == ["plain"]
         assert await service.store_urls(session, sitemap_id=file_id, urls=urls[3:4]) == 1
@@ -120,8 +132,6 @@ async def test_a_new_batch_is_inserted_as_it_is_and_one_with_stored_urls_skips_t
             await service.store_urls(session, sitemap_id=file_id + 1000, urls=urls[:1])
         assert sqlstate(missing.value) == "23503"
         assert inserts[4:] == ["plain"]
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
 
     file = await session.get(SitemapFile, file_id, populate_existing=True)
     stored = await session.scalars(
@@ -150,17 +160,8 @@ async def test_once_a_files_batch_repeats_urls_its_later_batches_skip_stored_one
     async with task_session() as session:
         job_id = (await jobs.create_job(session, kind=KIND, params={"url": root})).id
     settings = resources.settings.model_copy(update={"sitemap_batch_size": 4})
-    inserts: list[str] = []
-
-    def record(*args: Any) -> None:
-        if "INSERT INTO sitemap_urls" in args[2]:
-            inserts.append("skip stored" if "ON CONFLICT" in args[2] else "plain")
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with url_inserts(engine.sync_engine) as inserts:
         await run_job(job_id, HANDLERS, dataclasses.replace(resources, settings=settings))
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     async with sessions() as session:
         job = await jobs.get_job(session, job_id=job_id)
