@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.engine import build_engine
+from {{ cookiecutter.project_slug }}.errors import sqlstate
 from {{ cookiecutter.project_slug }}.jobs import service as jobs
 from {{ cookiecutter.project_slug }}.sitemaps import service
 from {{ cookiecutter.project_slug }}.sitemaps.models import SitemapURL
@@ -28,13 +29,6 @@ from tests.conftest import FreshDatabase, settings_for
 FOREIGN_KEY_VIOLATION = "23503"
 LOCK_NOT_AVAILABLE = "55P03"
 INSERT_URL = text("INSERT INTO sitemap_urls (sitemap_id, url) VALUES (:file, :url)")
-
-
-def sqlstate(error: DBAPIError) -> str | None:
-    """The SQLSTATE of a driver error (asyncpg's, under SQLAlchemy's adapter)."""
-    return getattr(error.orig, "sqlstate", None) or getattr(
-        getattr(error.orig, "__cause__", None), "sqlstate", None
-    )
 
 
 async def new_file(session: AsyncSession, urls: int = 3) -> int:
