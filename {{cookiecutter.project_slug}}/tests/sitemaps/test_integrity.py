@@ -172,3 +172,33 @@ async def test_a_write_to_a_file_deleted_meanwhile_fails(own_engine: AsyncEngine
             await insert
         await writer.rollback()
     assert sqlstate(raised.value) == FOREIGN_KEY_VIOLATION
+
+
+@pytest.mark.parametrize("first_writer", ["commits", "rolls back"])
+async def test_two_jobs_writing_one_file_at_once_store_each_url_once(
+    own_engine: AsyncEngine, first_writer: str
+) -> None:
+    """The second writer's plain insert waits for the first writer's transaction. If that
+    commits, the insert fails on the shared URLs and the fallback stores only the new ones; if
+    it rolls back, the insert stores the whole batch."""
+    file_id = await committed_file(own_engine)
+    shared = [ParsedURL(f"https://c.example/{number}") for number in range(4)]
+    extra = [ParsedURL(f"https://c.example/extra/{number}") for number in range(2)]
+    async with own_engine.connect() as one, own_engine.connect() as two:
+        first, second = AsyncSession(bind=one), AsyncSession(bind=two)
+        assert await service.store_urls(first, sitemap_id=file_id, urls=shared) == len(shared)
+        stored = asyncio.create_task(
+            service.store_urls(second, sitemap_id=file_id, urls=[*shared, *extra])
+        )
+        await asyncio.sleep(0.2)
+        assert not stored.done(), "the second writer waits for the first one's transaction"
+        if first_writer == "commits":
+            await first.commit()
+            assert await stored == len(extra)
+        else:
+            await first.rollback()
+            assert await stored == len(shared) + len(extra)
+        await second.commit()
+        assert await url_count(second, file_id) == 3 + len(shared) + len(extra)
+        await first.close()
+        await second.close()
