@@ -1,4 +1,4 @@
-"""HTTP load from a separate process: wrk when installed, else a Python client (httpx).
+"""HTTP load from a separate process: wrk when installed, else a Python client (httptools).
 
 `run_load` spreads requests over a list of profile ids and returns throughput, p50/p99 latency
 and errors (socket errors, timeouts and non-2xx answers). The Python fallback is itself a
@@ -17,10 +17,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import cast
 
-import httpx
+import httptools
+
+uvloop: ModuleType | None
+try:  # uvicorn's own event loop, installed with the generated project's uvicorn[standard]
+    import uvloop
+except ImportError:  # pragma: no cover - the plain asyncio loop is slower, not wrong
+    uvloop = None
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+PYTHON_LOADER = "python-httptools"
+TIMEOUT = 10.0  # seconds, as wrk's --timeout
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,8 @@ class LoadResult:
 
 
 def loader() -> str:
-    """The load generator this machine has: `wrk` or `python-httpx`."""
-    return "wrk" if shutil.which("wrk") else "python-httpx"
+    """The load generator this machine has: `wrk`, else the Python one below."""
+    return "wrk" if shutil.which("wrk") else PYTHON_LOADER
 
 
 def run_load(
@@ -89,7 +99,7 @@ def _wrk(
             f"-c{connections}",
             f"-d{duration}s",
             "--timeout",
-            "10s",
+            f"{TIMEOUT:g}s",
             "--latency",
             "-s",
             str(script),
@@ -119,9 +129,9 @@ def parse_wrk(out: str, *, connections: int, seconds: float) -> LoadResult:
         return match
 
     requests = int(find(r"(\d+) requests in")[1])
-    socket = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = (sum(int(g) for g in socket.groups()) if socket else 0) + (
+    errors = (sum(int(g) for g in socket_errors.groups()) if socket_errors else 0) + (
         int(non_2xx[1]) if non_2xx else 0
     )
     return LoadResult(
@@ -139,33 +149,48 @@ def parse_wrk(out: str, *, connections: int, seconds: float) -> LoadResult:
 async def _python_load(
     prefix: str, ids: Sequence[str], connections: int, seconds: float
 ) -> LoadResult:
+    """`connections` keep-alive users, each one request in flight at a time, as wrk runs them."""
+    scheme, _, rest = prefix.partition("://")
+    if scheme != "http":
+        raise ValueError(f"the Python loader speaks plain http only, not {prefix!r}")
+    authority, _, path = rest.partition("/")
+    host, _, port = authority.rpartition(":")
+    requests = [f"GET /{path}{item} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode() for item in ids]
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
-        deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds
 
-        async def user(offset: int) -> None:
-            nonlocal errors
-            n = offset
-            while time.perf_counter() < deadline:
-                n += 1
-                start = time.perf_counter()
-                try:
-                    response = await client.get(prefix + ids[n % len(ids)])
-                    if response.status_code >= 400:
-                        errors += 1
-                except httpx.HTTPError:
+    async def user(offset: int) -> None:
+        nonlocal errors
+        n = offset
+        connection: _Connection | None = None
+        while time.perf_counter() < deadline:
+            n += 1
+            start = time.perf_counter()
+            try:
+                if connection is None or connection.closed:
+                    connection = await asyncio.wait_for(_Connection.open(host, int(port)), TIMEOUT)
+                status = await asyncio.wait_for(
+                    connection.request(requests[n % len(requests)]), TIMEOUT
+                )
+                if status >= 400:
                     errors += 1
-                latencies.append((time.perf_counter() - start) * 1e3)
+            except (OSError, TimeoutError, httptools.HttpParserError):
+                errors += 1
+                if connection is not None:
+                    connection.close()
+                connection = None
+            latencies.append((time.perf_counter() - start) * 1e3)
+        if connection is not None:
+            connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(user(i) for i in range(connections)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(user(i) for i in range(connections)))
+    elapsed = time.perf_counter() - started
     latencies.sort()
     count = len(latencies)
     return LoadResult(
-        tool="python-httpx",
+        tool=PYTHON_LOADER,
         connections=connections,
         seconds=round(elapsed, 3),
         requests=count,
@@ -176,11 +201,71 @@ async def _python_load(
     )
 
 
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 keep-alive connection: send a request, resolve with the response's status.
+
+    httptools (the C parser uvicorn uses) reads the responses, so a Python loader keeps up with
+    a server on the same two cores; the body is read and dropped.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        """Connect to `host:port`."""
+        _, connection = await asyncio.get_running_loop().create_connection(cls, host, port)
+        return connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio and uvloop both set TCP_NODELAY on their TCP transports.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def request(self, raw: bytes) -> asyncio.Future[int]:
+        assert self.transport is not None, "not connected"
+        assert self.waiter is None, "one request in flight at a time"
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            self._fail(error)
+
+    def on_message_complete(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if not self.parser.should_keep_alive():
+            self.close()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self.parser.get_status_code())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(exc or ConnectionResetError("the server closed the connection"))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, error: Exception) -> None:
+        self.close()
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+
 def main(argv: Sequence[str]) -> None:
     """Entry point of the fallback load process; prints a `LoadResult` as JSON."""
     prefix, ids_file, connections, seconds = argv
     ids = json.loads(Path(ids_file).read_text())
-    result = asyncio.run(_python_load(prefix, ids, int(connections), float(seconds)))
+    run = _python_load(prefix, ids, int(connections), float(seconds))
+    result = uvloop.run(run) if uvloop is not None else asyncio.run(run)
     print(json.dumps(asdict(result)))
 
 

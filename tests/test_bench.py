@@ -125,6 +125,67 @@ def test_probe_counts_every_probe_that_fell_due_during_a_stall(tools_python: Pat
     assert sum(1 for value in figures["latencies"] if value >= 500) >= 25, figures
 
 
+LOAD_A_MIXED_SERVER = """
+import collections, json, subprocess, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+seen = collections.Counter()
+lock = threading.Lock()
+
+class Mixed(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        name = self.path.rsplit("/", 1)[-1]
+        with lock:
+            seen[name] += 1
+        if name == "drop":  # read the request, close without an answer
+            self.close_connection = True
+            return
+        self.send_response(404 if name == "missing" else 200)
+        if name == "close":
+            self.send_header("Connection", "close")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Mixed)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+prefix = f"http://127.0.0.1:{server.server_port}/api/v1/profiles/"
+out = subprocess.run(
+    [sys.executable, "-m", "benchmarks.load", prefix, sys.argv[1], "4", "1"],
+    capture_output=True, text=True, check=True,
+)
+print(json.dumps({"load": json.loads(out.stdout), "seen": seen}))
+"""
+
+
+def test_python_loader_counts_each_failure_and_reconnects(
+    tmp_path: Path, tools_python: Path
+) -> None:
+    """The loader used where wrk is absent: one error per 404 or dropped request, none lost."""
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps(["ok", "missing", "close", "drop"]))
+    result = run(
+        [str(tools_python), "-c", LOAD_A_MIXED_SERVER, str(ids)],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    figures = json.loads(result.stdout)
+    load, seen = figures["load"], figures["seen"]
+    assert load["tool"] == "python-httptools"
+    # Every request the server saw was answered, refused or dropped, and counted once.
+    assert load["requests"] == sum(seen.values()), figures
+    assert load["errors"] == seen["missing"] + seen["drop"], figures
+    # Connections closed by the server (answered or not) were reopened: every id came round often.
+    assert min(seen[name] for name in ("ok", "missing", "close", "drop")) > 10, figures
+    assert 0 < load["p50_ms"] <= load["p99_ms"], figures
+
+
 def test_gzip_bomb_inflates_to_one_comment() -> None:
     body = hostile_server.bomb(1024 * 1024, "http://127.0.0.1:1")
     xml = gzip.decompress(body)
