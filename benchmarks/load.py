@@ -25,7 +25,7 @@ import httptools
 uvloop: ModuleType | None
 try:  # uvicorn's own event loop, installed with the generated project's uvicorn[standard]
     import uvloop
-except ImportError:  # pragma: no cover - the plain asyncio loop is slower, not wrong
+except ImportError:  # the plain asyncio loop is slower, not wrong
     uvloop = None
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -58,6 +58,13 @@ def run_load(
     """Request `prefix + id` for `seconds` over `connections` keep-alive connections."""
     if loader() == "wrk":
         return _wrk(prefix, ids, connections=connections, seconds=seconds, workdir=workdir)
+    return run_python_load(prefix, ids, connections=connections, seconds=seconds, workdir=workdir)
+
+
+def run_python_load(
+    prefix: str, ids: Sequence[str], *, connections: int, seconds: float, workdir: Path
+) -> LoadResult:
+    """`run_load` on a machine without wrk: the loader below, in a process of its own."""
     ids_file = workdir / "ids.json"
     ids_file.write_text(json.dumps(list(ids)))
     out = subprocess.run(
@@ -245,7 +252,6 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(self.parser.get_status_code())
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
         self._fail(exc or ConnectionResetError("the server closed the connection"))
 
     def close(self) -> None:

@@ -73,15 +73,34 @@ def test_quick_bench_writes_every_figure(
     assert "target memory.peak_rss_mib" in result.stdout
 
 
-PROBE_A_STALL = """
-import asyncio, json, threading, time
+# Preamble of the scripts below: a quiet HTTP/1.1 server on a free port of 127.0.0.1, served
+# from threads of the script's own process.
+SERVE_IN_A_THREAD = """
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Quiet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+def serve(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+"""
+
+PROBE_A_STALL = (
+    SERVE_IN_A_THREAD
+    + """
+import asyncio, json, threading, time
 from benchmarks.hostile import probe_health
 
 LOOP = threading.Lock()  # held by every answer: one stalled answer stalls them all
 
-class Stalls(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Stalls(Quiet):
     served = 0
 
     def do_GET(self):
@@ -94,12 +113,7 @@ class Stalls(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
 
-    def log_message(self, *args):
-        pass
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
-server.daemon_threads = True
-threading.Thread(target=server.serve_forever, daemon=True).start()
+server = serve(Stalls)
 
 async def main():
     stop = asyncio.Event()
@@ -113,6 +127,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_probe_counts_every_probe_that_fell_due_during_a_stall(tools_python: Path) -> None:
@@ -125,16 +140,17 @@ def test_probe_counts_every_probe_that_fell_due_during_a_stall(tools_python: Pat
     assert sum(1 for value in figures["latencies"] if value >= 500) >= 25, figures
 
 
-LOAD_A_MIXED_SERVER = """
-import collections, json, subprocess, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+LOAD_A_MIXED_SERVER = (
+    SERVE_IN_A_THREAD
+    + """
+import collections, dataclasses, json, sys, tempfile
+from pathlib import Path
+from benchmarks.load import run_python_load
 
 seen = collections.Counter()
 lock = threading.Lock()
 
-class Mixed(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class Mixed(Quiet):
     def do_GET(self):
         name = self.path.rsplit("/", 1)[-1]
         with lock:
@@ -149,29 +165,19 @@ class Mixed(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
 
-    def log_message(self, *args):
-        pass
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Mixed)
-server.daemon_threads = True
-threading.Thread(target=server.serve_forever, daemon=True).start()
+server = serve(Mixed)
 prefix = f"http://127.0.0.1:{server.server_port}/api/v1/profiles/"
-out = subprocess.run(
-    [sys.executable, "-m", "benchmarks.load", prefix, sys.argv[1], "4", "1"],
-    capture_output=True, text=True, check=True,
-)
-print(json.dumps({"load": json.loads(out.stdout), "seen": seen}))
+with tempfile.TemporaryDirectory() as workdir:
+    load = run_python_load(prefix, sys.argv[1:], connections=4, seconds=1, workdir=Path(workdir))
+print(json.dumps({"load": dataclasses.asdict(load), "seen": seen}))
 """
+)
 
 
-def test_python_loader_counts_each_failure_and_reconnects(
-    tmp_path: Path, tools_python: Path
-) -> None:
+def test_python_loader_counts_each_failure_and_reconnects(tools_python: Path) -> None:
     """The loader used where wrk is absent: one error per 404 or dropped request, none lost."""
-    ids = tmp_path / "ids.json"
-    ids.write_text(json.dumps(["ok", "missing", "close", "drop"]))
     result = run(
-        [str(tools_python), "-c", LOAD_A_MIXED_SERVER, str(ids)],
+        [str(tools_python), "-c", LOAD_A_MIXED_SERVER, "ok", "missing", "close", "drop"],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT)},
     )
